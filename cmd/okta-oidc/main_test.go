@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/okta-oidc/okta-oidc/internal/config"
+)
+
+// build compiles the real binary under its real name: go-pdk reports the
+// executable's base name as the plugin name.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "okta-oidc")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestDumpSatisfiesKong checks -dump against the rules Kong applies when it
+// loads a plugin server's info (kong-pluginserver.md §1.2).
+func TestDumpSatisfiesKong(t *testing.T) {
+	bin := build(t)
+	cmd := exec.Command(bin, "-dump")
+	cmd.Stderr = nil
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-dump: %v", err)
+	}
+	var info struct {
+		Protocol string
+		Plugins  []struct {
+			Name     string
+			Priority json.Number
+			Version  string
+			Phases   []string
+			Schema   struct {
+				Name   string
+				Fields []map[string]map[string]any
+			}
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(stdout)))
+	dec.UseNumber()
+	if err := dec.Decode(&info); err != nil {
+		t.Fatalf("stdout is not JSON (Kong would refuse to start): %v\n%s", err, stdout)
+	}
+	if info.Protocol != "ProtoBuf:1" || len(info.Plugins) != 1 {
+		t.Fatalf("protocol %q, %d plugins", info.Protocol, len(info.Plugins))
+	}
+	p := info.Plugins[0]
+	if p.Name != "okta-oidc" || p.Schema.Name != "okta-oidc" {
+		t.Errorf("name %q / schema name %q, want okta-oidc (KONG_PLUGINS must name it)", p.Name, p.Schema.Name)
+	}
+	if _, err := p.Priority.Int64(); err != nil {
+		t.Errorf("priority %q is not an integer", p.Priority)
+	}
+	if !regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`).MatchString(p.Version) {
+		t.Errorf("version %q is not x.y[.z]", p.Version)
+	}
+	if strings.Join(p.Phases, ",") != "access" {
+		t.Errorf("phases %q, want only access (a response phase would buffer every upstream response)", p.Phases)
+	}
+	if len(p.Schema.Fields) != 1 || p.Schema.Fields[0]["config"] == nil {
+		t.Fatalf("schema fields = %v, want one config record", p.Schema.Fields)
+	}
+	cfg := p.Schema.Fields[0]["config"]
+	if cfg["type"] != "record" {
+		t.Fatalf("config type %v", cfg["type"])
+	}
+	have := map[string]bool{}
+	for _, f := range cfg["fields"].([]any) {
+		for name, def := range f.(map[string]any) {
+			have[name] = true
+			if strings.ContainsAny(name, ", ") || strings.HasPrefix(name, "__") {
+				t.Errorf("field name %q would break Kong's schema", name)
+			}
+			checkType(t, name, def.(map[string]any))
+		}
+	}
+	for _, k := range config.Keys() {
+		if !have[k] {
+			t.Errorf("config key %q missing from -dump (dropped by go-pdk's schema generator?)", k)
+		}
+	}
+	if len(have) != len(config.Keys()) {
+		t.Errorf("-dump has %d fields, config has %d keys", len(have), len(config.Keys()))
+	}
+}
+
+func checkType(t *testing.T, name string, def map[string]any) {
+	t.Helper()
+	switch def["type"] {
+	case "string", "boolean", "integer", "number":
+	case "array":
+		el, ok := def["elements"].(map[string]any)
+		if !ok {
+			t.Errorf("%s: array without elements", name)
+			return
+		}
+		checkType(t, name+"[]", el)
+	case "map":
+		k, ok1 := def["keys"].(map[string]any)
+		v, ok2 := def["values"].(map[string]any)
+		if !ok1 || !ok2 {
+			t.Errorf("%s: map without keys/values", name)
+			return
+		}
+		checkType(t, name+".key", k)
+		checkType(t, name+".value", v)
+	default:
+		t.Errorf("%s: type %v is not one Kong accepts here", name, def["type"])
+	}
+}
+
+func TestValidateFlag(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	const y = `_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9402
+  routes:
+  - name: api
+    paths: [/api]
+    plugins:
+    - name: okta-oidc
+      config: {issuer: "https://dev-1.okta.com/oauth2/default", auth_methods: [bearer]}
+`
+	if err := os.WriteFile(good, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer], leway: 3", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-validate", good).CombinedOutput(); err != nil {
+		t.Fatalf("good file refused: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-validate", bad).CombinedOutput()
+	if err == nil {
+		t.Fatalf("bad file accepted:\n%s", out)
+	}
+	if !strings.Contains(string(out), "config.leway: unknown field") {
+		t.Fatalf("message does not name the key:\n%s", out)
+	}
+}

@@ -1,0 +1,63 @@
+// Package config holds the plugin's Kong-facing configuration: the struct
+// Kong's schema is generated from, its defaults, and validation that reports
+// every problem by its kong.yml key.
+package config
+
+// Raw is the plugin configuration exactly as Kong sends it. Kong sends every
+// schema key, with null for keys the user did not set, so scalars are
+// pointers (nil = use the default) and lists and maps are nil when unset.
+//
+// The json tags are the kong.yml key names; go-pdk generates the -dump schema
+// from them, so a tag is a bare name (never ",omitempty") and no field is an
+// int64 (go-pdk silently drops those).
+type Raw struct {
+	// Issuer is the Okta authorization server, e.g.
+	// https://dev-1.okta.com/oauth2/default.
+	Issuer *string `json:"issuer"`
+	// AudienceRequired lists accepted token audiences; the token's aud must
+	// hold one of them. Empty: not checked.
+	AudienceRequired []string `json:"audience_required"`
+	ClientID         *string  `json:"client_id"`
+	ClientSecret     *string  `json:"client_secret"`
+	// AuthMethods lists the ways in: bearer, introspection, session,
+	// authorization_code.
+	AuthMethods []string `json:"auth_methods"`
+	// Scopes are requested at login.
+	Scopes      []string `json:"scopes"`
+	RedirectURI *string  `json:"redirect_uri"`
+
+	GroupsClaim    []string `json:"groups_claim"`
+	GroupsRequired []string `json:"groups_required"`
+	ScopesClaim    []string `json:"scopes_claim"`
+	ScopesRequired []string `json:"scopes_required"`
+
+	SigningAlgs []string `json:"signing_algs"`
+	Leeway      *int     `json:"leeway"`
+
+	UnauthenticatedAction *string  `json:"unauthenticated_action"`
+	BearerTokenParamType  []string `json:"bearer_token_param_type"`
+	BearerTokenCookieName *string  `json:"bearer_token_cookie_name"`
+
+	UpstreamHeaders map[string]string `json:"upstream_headers"`
+	HideCredentials *bool             `json:"hide_credentials"`
+	RunOnPreflight  *bool             `json:"run_on_preflight"`
+
+	SessionSecret          *string  `json:"session_secret"`
+	SessionSecretsPrevious []string `json:"session_secrets_previous"`
+	SessionCookieName      *string  `json:"session_cookie_name"`
+	SessionCookiePath      *string  `json:"session_cookie_path"`
+	SessionCookieDomain    *string  `json:"session_cookie_domain"`
+	SessionCookieSecure    *bool    `json:"session_cookie_secure"`
+	SessionCookieHTTPOnly  *bool    `json:"session_cookie_http_only"`
+	SessionCookieSameSite  *string  `json:"session_cookie_samesite"`
+	SessionIdlingTimeout   *int     `json:"session_idling_timeout"`
+	SessionAbsoluteTimeout *int     `json:"session_absolute_timeout"`
+	RefreshTokens          *bool    `json:"refresh_tokens"`
+	LogoutPath             *string  `json:"logout_path"`
+	LogoutRedirectURI      *string  `json:"logout_redirect_uri"`
+	LoginTimeout           *int     `json:"login_timeout"`
+
+	SSLVerify      *bool `json:"ssl_verify"`
+	Timeout        *int  `json:"timeout"`
+	JWKSMinRefresh *int  `json:"jwks_min_refresh_interval"`
+}

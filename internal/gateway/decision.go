@@ -1,0 +1,139 @@
+// Package gateway is the plugin's decision core: it takes a request as plain
+// data and returns a Decision (pass with upstream headers, or respond). It
+// never imports go-pdk, never panics, and fails closed: a technical failure
+// is a 5xx Decision, never a pass.
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Request is what Decide reads. Header is read once by the adapter; the
+// request line is fetched only when a decision needs it, because every PDK
+// call is a round trip to Kong.
+type Request struct {
+	// Header holds the client's headers, keys in canonical form.
+	Header http.Header
+	// Method returns the request method.
+	Method func() (string, error)
+	// Target returns the path and query as the client sent them
+	// (nginx's request_uri).
+	Target func() (string, error)
+}
+
+// Action says what the adapter must do.
+type Action int
+
+const (
+	// Pass lets the request through to the upstream.
+	Pass Action = iota
+	// Respond answers the client without proxying.
+	Respond
+)
+
+// Reason says why, for logs and tests.
+type Reason string
+
+const (
+	ReasonAuthenticated  Reason = "authenticated"
+	ReasonPreflight      Reason = "preflight"
+	ReasonNoCredentials  Reason = "no_credentials"
+	ReasonBadRequest     Reason = "invalid_request"
+	ReasonTokenInvalid   Reason = "invalid_token"
+	ReasonSessionInvalid Reason = "invalid_session"
+	ReasonForbidden      Reason = "forbidden"
+	ReasonLogin          Reason = "login_required"
+	ReasonCallback       Reason = "callback"
+	ReasonCallbackFailed Reason = "callback_failed"
+	ReasonLogout         Reason = "logout"
+	ReasonUnavailable    Reason = "idp_unavailable"
+	ReasonConfig         Reason = "config_invalid"
+	ReasonInternal       Reason = "internal_error"
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Action Action
+	Reason Reason
+
+	// Respond: status, response headers and body.
+	Status int
+	Body   []byte
+	// Header is the response to send (Respond) or the headers to add to the
+	// client response (Pass, e.g. a renewed session cookie).
+	Header http.Header
+
+	// Upstream holds the headers to set on the upstream request (Pass); an
+	// empty list clears the header.
+	Upstream map[string][]string
+	// RawQuery, when not nil, replaces the upstream query string (Pass).
+	RawQuery *string
+
+	// Subject is the authenticated subject, for logs.
+	Subject string
+	// Err is the cause, for logs only; never sent to the client.
+	Err error
+}
+
+var (
+	bodyUnauthorized = jsonBody("Unauthorized")
+	bodyForbidden    = jsonBody("Forbidden")
+	bodyBadRequest   = jsonBody("Bad request")
+	bodyUnavailable  = jsonBody("Identity provider unavailable")
+	bodyInternal     = jsonBody("An unexpected error occurred")
+)
+
+func jsonBody(msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	return b
+}
+
+func respond(status int, reason Reason, body []byte, contentType string, err error) Decision {
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	return Decision{Action: Respond, Reason: reason, Status: status, Body: body, Header: h, Err: err}
+}
+
+func respondJSON(status int, reason Reason, body []byte, err error) Decision {
+	return respond(status, reason, body, "application/json; charset=utf-8", err)
+}
+
+// ConfigError is the Decision for a route whose config is invalid: a fixed
+// 500; the adapter logs the problems.
+func ConfigError(err error) Decision {
+	return respondJSON(http.StatusInternalServerError, ReasonConfig, bodyInternal, err)
+}
+
+// Internal is the Decision for a technical failure.
+func Internal(err error) Decision {
+	return respondJSON(http.StatusInternalServerError, ReasonInternal, bodyInternal, err)
+}
+
+// bearerChallenge builds a WWW-Authenticate value (RFC 6750 section 3).
+func bearerChallenge(errCode string) string {
+	v := `Bearer realm="okta-oidc"`
+	if errCode != "" {
+		v += `, error="` + errCode + `"`
+	}
+	return v
+}
+
+func unauthorized(reason Reason, errCode string, err error) Decision {
+	d := respondJSON(http.StatusUnauthorized, reason, bodyUnauthorized, err)
+	d.Header.Set("WWW-Authenticate", bearerChallenge(errCode))
+	return d
+}
+
+func badRequest(err error) Decision {
+	d := respondJSON(http.StatusBadRequest, ReasonBadRequest, bodyBadRequest, err)
+	d.Header.Set("WWW-Authenticate", bearerChallenge("invalid_request"))
+	return d
+}
+
+func unavailable(err error) Decision {
+	d := respondJSON(http.StatusServiceUnavailable, ReasonUnavailable, bodyUnavailable, err)
+	d.Header.Set("Retry-After", "5")
+	return d
+}

@@ -1,0 +1,377 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/policy"
+	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/token"
+)
+
+// Deps are the engine's collaborators; zero values get process defaults.
+type Deps struct {
+	Issuer *issuer.Issuer   // default: issuer.Shared for the config
+	Cache  *token.Cache     // default: the process-wide verified-token cache
+	Client *http.Client     // for the token endpoint; default: the issuer's settings
+	Now    func() time.Time // default: time.Now
+	Rand   io.Reader        // default: crypto/rand
+	Replay *ReplayCache     // used login states; default: process-wide
+}
+
+// Engine decides requests for one route's configuration. It is immutable and
+// safe for concurrent use.
+type Engine struct {
+	cfg    *config.Config
+	iss    *issuer.Issuer
+	access *token.Verifier
+	idTok  *token.Verifier
+	codec  *session.Codec
+	client *http.Client
+	now    func() time.Time
+	rand   io.Reader
+	replay *ReplayCache
+	attrs  session.Attributes
+	// names of every cookie the plugin owns, for hide_credentials
+	loginPrefix string
+}
+
+var (
+	sharedCache  = token.NewCache(10000, 32<<20)
+	sharedReplay = NewReplayCache(10000)
+)
+
+// New builds an Engine for cfg.
+func New(cfg *config.Config, d Deps) (*Engine, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Issuer == nil {
+		d.Issuer = issuer.Shared(issuer.Settings{URL: cfg.Issuer, Timeout: cfg.Timeout, Insecure: !cfg.SSLVerify, MinRefresh: cfg.JWKSMinRefresh})
+	}
+	if d.Cache == nil {
+		d.Cache = sharedCache
+	}
+	if d.Client == nil {
+		d.Client = issuer.NewHTTPClient(cfg.Timeout, !cfg.SSLVerify)
+	}
+	if d.Replay == nil {
+		d.Replay = sharedReplay
+	}
+	e := &Engine{
+		cfg:    cfg,
+		iss:    d.Issuer,
+		client: d.Client,
+		now:    d.Now,
+		rand:   d.Rand,
+		replay: d.Replay,
+		access: token.NewVerifier(d.Issuer, token.Config{
+			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Algs: cfg.SigningAlgs,
+			Leeway: cfg.Leeway, Kind: token.Access, Now: d.Now, Cache: d.Cache,
+		}),
+		idTok: token.NewVerifier(d.Issuer, token.Config{
+			Issuer: cfg.Issuer, Audiences: []string{cfg.ClientID}, Algs: cfg.SigningAlgs,
+			Leeway: cfg.Leeway, Kind: token.ID, Now: d.Now,
+		}),
+		attrs: session.Attributes{
+			Path: cfg.Cookie.Path, Domain: cfg.Cookie.Domain, Secure: cfg.Cookie.Secure,
+			HTTPOnly: cfg.Cookie.HTTPOnly, SameSite: cfg.Cookie.SameSite,
+		},
+		loginPrefix: cfg.Cookie.Name + "_login_",
+	}
+	if cfg.Has(config.MethodSession) || cfg.Has(config.MethodAuthorizationCode) {
+		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand))
+		if err != nil {
+			return nil, fmt.Errorf("gateway: session codec: %w", err)
+		}
+		e.codec = codec
+		if err := e.attrs.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// Decide decides one request. It never panics: a panic inside becomes a 500.
+func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
+	defer func() {
+		if p := recover(); p != nil {
+			d = Internal(fmt.Errorf("gateway: panic: %v", p))
+		}
+	}()
+	return e.decide(ctx, r)
+}
+
+func (e *Engine) decide(ctx context.Context, r *Request) Decision {
+	h := r.Header
+	if !e.cfg.RunOnPreflight && h.Get("Origin") != "" && h.Get("Access-Control-Request-Method") != "" {
+		m, err := r.Method()
+		if err != nil {
+			return Internal(err)
+		}
+		if m == http.MethodOptions {
+			return e.pass(ReasonPreflight, nil, h, nil)
+		}
+	}
+
+	tok, fromQuery, d, ok := e.bearerToken(r)
+	if !ok {
+		return d
+	}
+	if tok != "" {
+		return e.decideBearer(ctx, r, tok, fromQuery)
+	}
+
+	browserish := e.codec != nil && len(h.Values("Authorization")) == 0
+	if browserish {
+		target, err := r.Target()
+		if err != nil {
+			return Internal(err)
+		}
+		path, query := splitTarget(target)
+		if e.cfg.Has(config.MethodAuthorizationCode) && path == e.cfg.RedirectURI.Path {
+			return e.callback(ctx, r, query)
+		}
+		if path == e.cfg.LogoutPath {
+			return e.logout(ctx, r)
+		}
+		if e.cfg.Has(config.MethodSession) {
+			if d, handled := e.decideSession(ctx, r, target); handled {
+				return d
+			}
+		}
+		return e.unauthenticated(r, target, e.clearSession(h))
+	}
+	return e.unauthenticated(r, "", nil)
+}
+
+// bearerToken finds the bearer token where the config allows it. ok is false
+// when the request is malformed (d is then the answer).
+func (e *Engine) bearerToken(r *Request) (tok string, fromQuery bool, d Decision, ok bool) {
+	h := r.Header
+	auth := h.Values("Authorization")
+	if len(auth) > 1 {
+		return "", false, badRequest(errors.New("repeated Authorization header")), false
+	}
+	var found []string
+	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamHeader] && len(auth) == 1 {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			t := strings.TrimSpace(rest)
+			if t == "" || strings.ContainsAny(t, " \t,") {
+				return "", false, badRequest(errors.New("malformed bearer Authorization header")), false
+			}
+			found = append(found, t)
+		}
+	}
+	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamQuery] {
+		target, err := r.Target()
+		if err != nil {
+			return "", false, Internal(err), false
+		}
+		_, q := splitTarget(target)
+		if strings.Contains(q, "access_token") {
+			v, err := url.ParseQuery(q)
+			if err != nil {
+				return "", false, badRequest(fmt.Errorf("query: %w", err)), false
+			}
+			if vals := v["access_token"]; len(vals) > 1 || (len(vals) == 1 && vals[0] == "") {
+				return "", false, badRequest(errors.New("repeated or empty access_token query parameter")), false
+			} else if len(vals) == 1 {
+				found = append(found, vals[0])
+				fromQuery = true
+			}
+		}
+	}
+	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamCookie] {
+		jar := session.ParseCookieHeader(h.Values("Cookie"))
+		if v, present := jar[e.cfg.TokenCookieName]; present && v != "" {
+			found = append(found, v)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", false, Decision{}, true
+	case 1:
+		return found[0], fromQuery, Decision{}, true
+	}
+	// RFC 6750 section 2: a client must not use more than one method.
+	return "", false, badRequest(errors.New("bearer token sent in more than one place")), false
+}
+
+func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQuery bool) Decision {
+	claims, err := e.access.Verify(ctx, tok)
+	if err != nil {
+		if errors.Is(err, token.ErrInvalid) {
+			return unauthorized(ReasonTokenInvalid, "invalid_token", err)
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, issuer.ErrUnavailable) {
+			return unavailable(err)
+		}
+		return unavailable(err)
+	}
+	if d, denied := e.deny(r, claims, nil); denied {
+		return d
+	}
+	var query *string
+	if fromQuery && e.cfg.HideCredentials {
+		target, err := r.Target()
+		if err != nil {
+			return Internal(err)
+		}
+		_, q := splitTarget(target)
+		stripped := removeQueryParam(q, "access_token")
+		query = &stripped
+	}
+	d := e.pass(ReasonAuthenticated, claims, r.Header, nil)
+	d.RawQuery = query
+	return d
+}
+
+// deny applies the route's policy. It returns the 403 Decision when the
+// claims do not satisfy it.
+func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header) (Decision, bool) {
+	if policy.Holds(claims, e.cfg.Groups) && policy.Holds(claims, e.cfg.ScopesRule) {
+		return Decision{}, false
+	}
+	var d Decision
+	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
+		d = respond(http.StatusForbidden, ReasonForbidden, forbiddenPage(claims, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
+	} else {
+		d = respondJSON(http.StatusForbidden, ReasonForbidden, bodyForbidden, nil)
+	}
+	for k, v := range respHeader {
+		d.Header[k] = append(d.Header[k], v...)
+	}
+	d.Subject = claims.String("sub")
+	return d, true
+}
+
+// pass builds the pass Decision: identity headers are always set from the
+// claims or cleared, whatever the client sent.
+func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHeader http.Header) Decision {
+	up := make(map[string][]string, len(e.cfg.UpstreamHeaders)+2)
+	for _, hc := range e.cfg.UpstreamHeaders {
+		up[hc.Header] = []string{} // cleared unless the claim renders
+		if claims == nil {
+			continue
+		}
+		if v, ok := policy.Lookup(claims, hc.Claim); ok {
+			if s, ok := policy.HeaderValue(v); ok {
+				up[hc.Header] = []string{s}
+			}
+		}
+	}
+	if e.cfg.HideCredentials && claims != nil {
+		up["Authorization"] = []string{}
+		if cookies := h.Values("Cookie"); len(cookies) > 0 {
+			up["Cookie"] = e.strippedCookies(cookies)
+		}
+	}
+	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader}
+	if claims != nil {
+		d.Subject = claims.String("sub")
+	}
+	return d
+}
+
+// strippedCookies removes the plugin's cookies (session, its chunks, login
+// states and the bearer cookie) from Cookie headers.
+func (e *Engine) strippedCookies(headers []string) []string {
+	var kept []string
+	for _, line := range headers {
+		for _, part := range strings.Split(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(p, "=")
+			if e.ownsCookie(strings.TrimSpace(name)) {
+				continue
+			}
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		return []string{}
+	}
+	return []string{strings.Join(kept, "; ")}
+}
+
+func (e *Engine) ownsCookie(name string) bool {
+	base := e.cfg.Cookie.Name
+	if name == base || strings.HasPrefix(name, e.loginPrefix) {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(name, base+"_"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+		return true
+	}
+	return e.cfg.TokenParams[config.ParamCookie] && name == e.cfg.TokenCookieName
+}
+
+// unauthenticated answers a request without usable credentials.
+func (e *Engine) unauthenticated(r *Request, target string, setCookies []string) Decision {
+	if e.cfg.LoginEnabled() && len(r.Header.Values("Authorization")) == 0 {
+		redirect := e.cfg.Unauthenticated == config.ActionRedirect
+		if !redirect {
+			m, err := r.Method()
+			if err != nil {
+				return Internal(err)
+			}
+			redirect = isNavigation(m, r.Header)
+		}
+		if redirect {
+			if target == "" {
+				t, err := r.Target()
+				if err != nil {
+					return Internal(err)
+				}
+				target = t
+			}
+			return e.startLogin(r, target, setCookies)
+		}
+	}
+	d := unauthorized(ReasonNoCredentials, "", nil)
+	if e.cfg.LoginEnabled() && target != "" {
+		d.Body = loginHint(e.loginURL(target))
+	}
+	for _, c := range setCookies {
+		d.Header.Add("Set-Cookie", c)
+	}
+	return d
+}
+
+func splitTarget(target string) (path, query string) {
+	path, query, _ = strings.Cut(target, "?")
+	return path, query
+}
+
+// removeQueryParam drops every name= pair from a raw query, keeping the rest
+// byte for byte.
+func removeQueryParam(q, name string) string {
+	parts := strings.Split(q, "&")
+	kept := parts[:0]
+	for _, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return strings.Join(kept, "&")
+}

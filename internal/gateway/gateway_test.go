@@ -1,0 +1,734 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/testissuer"
+	"github.com/okta-oidc/okta-oidc/internal/token"
+)
+
+const secret = "0123456789abcdef0123456789abcdef-test"
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	iss   *testissuer.Issuer
+	clock *clock
+	eng   *Engine
+	cfg   *config.Config
+}
+
+func sp(s string) *string { return &s }
+func bp(b bool) *bool     { return &b }
+
+// newEnv builds an engine for a config edited by mod, against a test issuer.
+func newEnv(t *testing.T, mod func(*config.Raw)) *env {
+	t.Helper()
+	iss := testissuer.New(t)
+	return newEnvWith(t, iss, &clock{now: time.Now()}, mod)
+}
+
+func newEnvWith(t *testing.T, iss *testissuer.Issuer, clk *clock, mod func(*config.Raw)) *env {
+	t.Helper()
+	raw := &config.Raw{
+		Issuer:            sp(iss.URL),
+		AudienceRequired:  []string{"api://default"},
+		ClientID:          sp("kong-web"),
+		ClientSecret:      sp("web-secret"),
+		RedirectURI:       sp("https://gw.example/web/callback"),
+		SessionSecret:     sp(secret),
+		GroupsRequired:    []string{"kong_group"},
+		LogoutPath:        sp("/web/logout"),
+		LogoutRedirectURI: sp("https://gw.example/"),
+	}
+	if mod != nil {
+		mod(raw)
+	}
+	cfg, err := config.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := issuer.New(iss.URL, issuer.Options{Client: issuer.NewHTTPClient(2*time.Second, false), MinRefresh: time.Second, Now: clk.Now})
+	eng, err := New(cfg, Deps{Issuer: is, Cache: token.NewCache(100, 1<<20), Now: clk.Now, Replay: NewReplayCache(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, iss: iss, clock: clk, eng: eng, cfg: cfg}
+}
+
+// req builds a Request; target and method are fetched lazily and counted.
+type fetches struct{ method, target int }
+
+func request(method, target string, h http.Header, f *fetches) *Request {
+	if f == nil {
+		f = &fetches{}
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	return &Request{
+		Header: h,
+		Method: func() (string, error) { f.method++; return method, nil },
+		Target: func() (string, error) { f.target++; return target, nil },
+	}
+}
+
+func (e *env) decide(r *Request) Decision {
+	return e.eng.Decide(context.Background(), r)
+}
+
+func bearer(tok string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + tok}}
+}
+
+func browser() http.Header {
+	return http.Header{
+		"Accept":         {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		"Sec-Fetch-Mode": {"navigate"},
+		"Sec-Fetch-Dest": {"document"},
+	}
+}
+
+func wantStatus(t *testing.T, d Decision, status int) {
+	t.Helper()
+	if d.Action != Respond || d.Status != status {
+		t.Fatalf("decision = action %d status %d reason %s err %v, want status %d", d.Action, d.Status, d.Reason, d.Err, status)
+	}
+}
+
+func wantPass(t *testing.T, d Decision) {
+	t.Helper()
+	if d.Action != Pass {
+		t.Fatalf("decision = status %d reason %s err %v body %s, want pass", d.Status, d.Reason, d.Err, d.Body)
+	}
+}
+
+func TestBearerOutcomes(t *testing.T) {
+	e := newEnv(t, nil)
+	now := e.clock.Now()
+	good := e.iss.Claims(now)
+	mint := func(mod func(map[string]any)) string {
+		c := e.iss.Claims(now)
+		mod(c)
+		return e.iss.Mint(t, c)
+	}
+	tests := []struct {
+		name      string
+		h         http.Header
+		status    int    // 0 = pass
+		challenge string // expected WWW-Authenticate
+	}{
+		{"valid", bearer(e.iss.Mint(t, good)), 0, ""},
+		{"lower-case scheme", http.Header{"Authorization": {"bearer " + e.iss.Mint(t, good)}}, 0, ""},
+		{"no credentials", http.Header{}, 401, `Bearer realm="okta-oidc"`},
+		{"basic auth", http.Header{"Authorization": {"Basic YWxpY2U6eA=="}}, 401, `Bearer realm="okta-oidc"`},
+		{"garbage", bearer("garbage"), 401, `Bearer realm="okta-oidc", error="invalid_token"`},
+		{"expired", bearer(mint(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() })), 401, `Bearer realm="okta-oidc", error="invalid_token"`},
+		{"other audience", bearer(mint(func(c map[string]any) { c["aud"] = "api://other" })), 401, `Bearer realm="okta-oidc", error="invalid_token"`},
+		{"other issuer", bearer(mint(func(c map[string]any) { c["iss"] = "https://evil.example/oauth2/default" })), 401, `Bearer realm="okta-oidc", error="invalid_token"`},
+		{"id token as credential", bearer(mint(func(c map[string]any) { c["nonce"] = "n" })), 401, `Bearer realm="okta-oidc", error="invalid_token"`},
+		{"not in group", bearer(mint(func(c map[string]any) { c["groups"] = []string{"everyone"} })), 403, ""},
+		{"group in other case", bearer(mint(func(c map[string]any) { c["groups"] = []string{"Kong_Group"} })), 403, ""},
+		{"group prefix", bearer(mint(func(c map[string]any) { c["groups"] = []string{"kong_group_evil"} })), 403, ""},
+		{"groups claim in other case", bearer(mint(func(c map[string]any) { delete(c, "groups"); c["Groups"] = []string{"kong_group"} })), 403, ""},
+		{"repeated authorization", http.Header{"Authorization": {"Bearer a", "Bearer b"}}, 400, `Bearer realm="okta-oidc", error="invalid_request"`},
+		{"empty bearer", http.Header{"Authorization": {"Bearer "}}, 400, `Bearer realm="okta-oidc", error="invalid_request"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := e.decide(request("GET", "/api/x", tt.h, nil))
+			if tt.status == 0 {
+				wantPass(t, d)
+				return
+			}
+			wantStatus(t, d, tt.status)
+			if got := d.Header.Get("WWW-Authenticate"); got != tt.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tt.challenge)
+			}
+			if ct := d.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			var body map[string]string
+			if err := json.Unmarshal(d.Body, &body); err != nil || body["message"] == "" {
+				t.Errorf("body %s is not a Kong-style JSON message", d.Body)
+			}
+			if strings.Contains(string(d.Body), "eyJ") {
+				t.Errorf("body leaks a token: %s", d.Body)
+			}
+		})
+	}
+}
+
+func TestIdentityHeadersNeverPassThrough(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) {
+		r.UpstreamHeaders = map[string]string{"X-Authenticated-Userid": "sub", "X-Authenticated-Groups": "groups", "X-Tenant": "org.id"}
+	})
+	c := e.iss.Claims(e.clock.Now())
+	c["sub"] = "alice@example.com"
+	h := bearer(e.iss.Mint(t, c))
+	h["X-Authenticated-Userid"] = []string{"admin"}
+	h["X-Tenant"] = []string{"evil-corp"} // claim absent: must be cleared
+	d := e.decide(request("GET", "/api", h, nil))
+	wantPass(t, d)
+	want := map[string][]string{
+		"X-Authenticated-Userid": {"alice@example.com"},
+		"X-Authenticated-Groups": {"kong_group, everyone"},
+		"X-Tenant":               {},
+	}
+	for k, v := range want {
+		got, ok := d.Upstream[k]
+		if !ok || strings.Join(got, "|") != strings.Join(v, "|") || (len(v) == 0 && got == nil) {
+			t.Errorf("upstream %s = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+}
+
+func TestClaimHeaderInjectionRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.iss.Claims(e.clock.Now())
+	c["sub"] = "alice\r\nX-Admin: yes"
+	d := e.decide(request("GET", "/api", bearer(e.iss.Mint(t, c)), nil))
+	wantPass(t, d)
+	if v := d.Upstream["X-Authenticated-Userid"]; len(v) != 0 {
+		t.Fatalf("a claim with CR LF reached a header: %q", v)
+	}
+}
+
+func TestBrowserWithoutSessionRedirectsToLogin(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.decide(request("GET", "/web/page?x=1", browser(), nil))
+	wantStatus(t, d, http.StatusFound)
+	loc, err := url.Parse(d.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != e.iss.URL+"/v1/authorize" {
+		t.Fatalf("redirect to %s", got)
+	}
+	q := loc.Query()
+	for k, v := range map[string]string{
+		"response_type": "code", "client_id": "kong-web", "redirect_uri": "https://gw.example/web/callback",
+		"scope": "openid profile email", "code_challenge_method": "S256",
+	} {
+		if q.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, q.Get(k), v)
+		}
+	}
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if len(q.Get(k)) < 43 {
+			t.Errorf("%s = %q, want a 256-bit random value", k, q.Get(k))
+		}
+	}
+	cookies := d.Header.Values("Set-Cookie")
+	if len(cookies) != 1 || !strings.HasPrefix(cookies[0], session.LoginCookieName("okta_session", q.Get("state"))+"=") {
+		t.Fatalf("login cookie = %q", cookies)
+	}
+	for _, attr := range []string{"HttpOnly", "Secure", "SameSite=Lax", "Max-Age=600"} {
+		if !strings.Contains(cookies[0], attr) {
+			t.Errorf("login cookie lacks %s: %s", attr, cookies[0])
+		}
+	}
+	// A second login in another tab gets its own state and cookie.
+	d2 := e.decide(request("GET", "/web/other", browser(), nil))
+	loc2, _ := url.Parse(d2.Header.Get("Location"))
+	if loc2.Query().Get("state") == q.Get("state") {
+		t.Fatal("two logins share a state")
+	}
+}
+
+func TestUnauthenticatedActions(t *testing.T) {
+	xhr := http.Header{"Accept": {"application/json"}, "X-Requested-With": {"XMLHttpRequest"}}
+	fetch := browser()
+	fetch.Set("Sec-Fetch-Mode", "cors")
+	fetch.Set("Sec-Fetch-Dest", "empty")
+	curl := http.Header{"Accept": {"*/*"}}
+	tests := []struct {
+		name   string
+		action string
+		method string
+		h      http.Header
+		status int
+	}{
+		{"auto browser", "auto", "GET", browser(), 302},
+		{"auto head", "auto", "HEAD", browser(), 302},
+		{"auto browser post", "auto", "POST", browser(), 401},
+		{"auto xhr", "auto", "GET", xhr, 401},
+		{"auto fetch", "auto", "GET", fetch, 401},
+		{"auto curl", "auto", "GET", curl, 401},
+		{"deny browser", "deny", "GET", browser(), 401},
+		{"redirect curl", "redirect", "GET", curl, 302},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(r *config.Raw) { r.UnauthenticatedAction = sp(tt.action) })
+			d := e.decide(request(tt.method, "/web/app", tt.h, nil))
+			wantStatus(t, d, tt.status)
+			if tt.status == 401 && tt.action != "deny" {
+				var body map[string]string
+				_ = json.Unmarshal(d.Body, &body)
+				if body["login_url"] != "/web/callback?return_to=%2Fweb%2Fapp" {
+					t.Errorf("401 body %s lacks the login URL", d.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestBearerOnlyRouteNeverRedirects(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) { r.AuthMethods = []string{"bearer"} })
+	f := &fetches{}
+	d := e.decide(request("GET", "/api", browser(), f))
+	wantStatus(t, d, 401)
+	if f.method+f.target != 0 {
+		t.Errorf("a bearer-only denial fetched the request line (%+v)", *f)
+	}
+}
+
+func TestBearerPassFetchesNoRequestLine(t *testing.T) {
+	e := newEnv(t, nil)
+	f := &fetches{}
+	d := e.decide(request("GET", "/api", bearer(e.iss.Mint(t, e.iss.Claims(e.clock.Now()))), f))
+	wantPass(t, d)
+	if f.method+f.target != 0 {
+		t.Errorf("bearer pass fetched the request line (%+v): each fetch is a PDK round trip", *f)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	h := http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"GET"}, "X-Authenticated-Userid": {"admin"}}
+	off := newEnv(t, func(r *config.Raw) { r.RunOnPreflight = bp(false) })
+	d := off.decide(request("OPTIONS", "/api", h, nil))
+	wantPass(t, d)
+	if v, ok := d.Upstream["X-Authenticated-Userid"]; !ok || len(v) != 0 {
+		t.Errorf("preflight pass kept a client identity header: %q", v)
+	}
+	// A GET with the same headers is no preflight.
+	wantStatus(t, off.decide(request("GET", "/api", h, nil)), 401)
+	on := newEnv(t, nil)
+	wantStatus(t, on.decide(request("OPTIONS", "/api", h, nil)), 401)
+}
+
+func TestHideCredentials(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) {
+		r.HideCredentials = bp(true)
+		r.BearerTokenParamType = []string{"header", "query"}
+	})
+	tok := e.iss.Mint(t, e.iss.Claims(e.clock.Now()))
+	h := bearer(tok)
+	h["Cookie"] = []string{"theme=dark; okta_session=abc; okta_session_2=def; okta_session_login_0123=x; other=1"}
+	d := e.decide(request("GET", "/api", h, nil))
+	wantPass(t, d)
+	if v, ok := d.Upstream["Authorization"]; !ok || len(v) != 0 {
+		t.Errorf("Authorization not cleared: %q", v)
+	}
+	if got := strings.Join(d.Upstream["Cookie"], ""); got != "theme=dark; other=1" {
+		t.Errorf("Cookie upstream = %q", got)
+	}
+	// A token in the query is removed from the upstream query.
+	d = e.decide(request("GET", "/api?a=1&access_token="+tok+"&b=2", http.Header{}, nil))
+	wantPass(t, d)
+	if d.RawQuery == nil || *d.RawQuery != "a=1&b=2" {
+		t.Fatalf("upstream query = %v", d.RawQuery)
+	}
+	// Header and query at once is ambiguous.
+	wantStatus(t, e.decide(request("GET", "/api?access_token="+tok, bearer(tok), nil)), 400)
+}
+
+func TestIdPDownWithoutKeysIsUnavailable(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.iss.Mint(t, e.iss.Claims(e.clock.Now()))
+	e.iss.SetDown(true)
+	d := e.decide(request("GET", "/api", bearer(tok), nil))
+	wantStatus(t, d, http.StatusServiceUnavailable)
+}
+
+func TestIdPDownKeepsKnownKeys(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.iss.Claims(e.clock.Now())
+	wantPass(t, e.decide(request("GET", "/api", bearer(e.iss.Mint(t, c)), nil)))
+	e.iss.SetDown(true)
+	c["jti"] = "another"
+	wantPass(t, e.decide(request("GET", "/api", bearer(e.iss.Mint(t, c)), nil)))
+}
+
+func TestConfigErrorDecision(t *testing.T) {
+	_, err := config.Parse(&config.Raw{})
+	d := ConfigError(err)
+	wantStatus(t, d, 500)
+	if strings.Contains(string(d.Body), "issuer") {
+		t.Fatalf("config detail leaked to the client: %s", d.Body)
+	}
+}
+
+// --- login flow ---
+
+// login runs the browser flow against the test issuer and returns the
+// callback decision. tokens lets a test alter what the IdP answers.
+type idpAnswer struct {
+	idClaims map[string]any
+	atClaims map[string]any
+	refresh  string
+}
+
+func (e *env) startLogin(target string) (state, nonce, challenge, cookie string) {
+	e.t.Helper()
+	d := e.decide(request("GET", target, browser(), nil))
+	wantStatus(e.t, d, 302)
+	loc, _ := url.Parse(d.Header.Get("Location"))
+	q := loc.Query()
+	c := d.Header.Values("Set-Cookie")
+	name, rest, _ := strings.Cut(c[len(c)-1], "=")
+	value, _, _ := strings.Cut(rest, ";")
+	return q.Get("state"), q.Get("nonce"), q.Get("code_challenge"), name + "=" + value
+}
+
+func (e *env) serveTokens(wantCode string, challenge string, answer func() idpAnswer) {
+	e.iss.SetTokenHandler(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "kong-web" || pass != "web-secret" {
+			http.Error(w, `{"error":"invalid_client"}`, 401)
+			return
+		}
+		switch r.Form.Get("grant_type") {
+		case "authorization_code":
+			sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
+			if r.Form.Get("code") != wantCode || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(400)
+				_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+				return
+			}
+		case "refresh_token":
+			if r.Form.Get("refresh_token") == "" {
+				w.WriteHeader(400)
+				return
+			}
+		}
+		a := answer()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"access_token": e.iss.Mint(e.t, a.atClaims), "id_token": e.iss.Mint(e.t, a.idClaims),
+			"token_type": "Bearer", "expires_in": 3600, "refresh_token": a.refresh,
+		})
+	})
+}
+
+func (e *env) idClaims(nonce, sub string, groups ...string) map[string]any {
+	now := e.clock.Now()
+	return map[string]any{"iss": e.iss.URL, "aud": "kong-web", "sub": sub, "email": sub + "@example.com", "name": sub,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "nonce": nonce, "groups": groups}
+}
+
+func (e *env) atClaims(sub string, ttl time.Duration, groups ...string) map[string]any {
+	c := e.iss.Claims(e.clock.Now())
+	c["sub"], c["groups"], c["cid"] = sub, groups, "kong-web"
+	c["exp"] = e.clock.Now().Add(ttl).Unix()
+	return c
+}
+
+func cookieHeader(setCookies []string, extra ...string) http.Header {
+	var parts []string
+	for _, sc := range setCookies {
+		kv, _, _ := strings.Cut(sc, ";")
+		if strings.HasSuffix(kv, "=") {
+			continue // deletion
+		}
+		parts = append(parts, kv)
+	}
+	parts = append(parts, extra...)
+	h := browser()
+	h.Set("Cookie", strings.Join(parts, "; "))
+	return h
+}
+
+func (e *env) login(sub string, groups ...string) []string {
+	e.t.Helper()
+	state, nonce, challenge, cookie := e.startLogin("/web/page?x=1")
+	e.serveTokens("c0de", challenge, func() idpAnswer {
+		return idpAnswer{idClaims: e.idClaims(nonce, sub, groups...), atClaims: e.atClaims(sub, time.Hour, groups...), refresh: "rt-1"}
+	})
+	h := browser()
+	h.Set("Cookie", cookie)
+	d := e.decide(request("GET", "/web/callback?code=c0de&state="+state+"&iss="+url.QueryEscape(e.iss.URL), h, nil))
+	wantStatus(e.t, d, 302)
+	if d.Header.Get("Location") != "/web/page?x=1" {
+		e.t.Fatalf("callback sent the browser to %q", d.Header.Get("Location"))
+	}
+	return d.Header.Values("Set-Cookie")
+}
+
+func TestLoginThenSession(t *testing.T) {
+	e := newEnv(t, nil)
+	set := e.login("alice", "kong_group")
+	var sessionCookie string
+	for _, c := range set {
+		if strings.HasPrefix(c, "okta_session=") {
+			sessionCookie = c
+		}
+	}
+	for _, attr := range []string{"HttpOnly", "Secure", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(sessionCookie, attr) {
+			t.Errorf("session cookie lacks %s: %s", attr, sessionCookie)
+		}
+	}
+	h := cookieHeader(set)
+	h.Set("X-Authenticated-Userid", "mallory")
+	d := e.decide(request("GET", "/web/page", h, nil))
+	wantPass(t, d)
+	if got := d.Upstream["X-Authenticated-Userid"]; len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("identity header = %q", got)
+	}
+}
+
+func TestLoginDeniedUserGetsForbiddenPage(t *testing.T) {
+	e := newEnv(t, nil)
+	set := e.login("bob", "everyone")
+	d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+	wantStatus(t, d, 403)
+	if !strings.HasPrefix(d.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(d.Body), "bob") || !strings.Contains(string(d.Body), `href="/web/logout"`) {
+		t.Fatalf("403 page: %s", d.Body)
+	}
+	// The same session on an API call gets JSON.
+	h := cookieHeader(set)
+	h.Set("Accept", "application/json")
+	d = e.decide(request("GET", "/web/api", h, nil))
+	wantStatus(t, d, 403)
+	if string(d.Body) != `{"message":"Forbidden"}` {
+		t.Fatalf("403 body for API = %s", d.Body)
+	}
+}
+
+func TestCallbackFailuresNeverMakeASession(t *testing.T) {
+	tests := []struct {
+		name  string
+		query func(state string) string
+		mod   func(e *env, nonce string) idpAnswer
+		drop  bool // send no login cookie
+	}{
+		{"wrong state", func(string) string { return "code=c0de&state=forged" }, nil, false},
+		{"missing state", func(string) string { return "code=c0de" }, nil, false},
+		{"no login cookie", func(s string) string { return "code=c0de&state=" + s }, nil, true},
+		{"bad code", func(s string) string { return "code=wrong&state=" + s }, nil, false},
+		{"idp error", func(s string) string { return "error=access_denied&state=" + s }, nil, false},
+		{"other iss", func(s string) string { return "code=c0de&iss=https%3A%2F%2Fevil&state=" + s }, nil, false},
+		{"bad nonce", func(s string) string { return "code=c0de&state=" + s }, func(e *env, _ string) idpAnswer {
+			return idpAnswer{idClaims: e.idClaims("forged", "alice", "kong_group"), atClaims: e.atClaims("alice", time.Hour, "kong_group")}
+		}, false},
+		{"id token for another client", func(s string) string { return "code=c0de&state=" + s }, func(e *env, n string) idpAnswer {
+			c := e.idClaims(n, "alice", "kong_group")
+			c["aud"] = "other-app"
+			return idpAnswer{idClaims: c, atClaims: e.atClaims("alice", time.Hour, "kong_group")}
+		}, false},
+		{"access token for another audience", func(s string) string { return "code=c0de&state=" + s }, func(e *env, n string) idpAnswer {
+			at := e.atClaims("alice", time.Hour, "kong_group")
+			at["aud"] = "api://other"
+			return idpAnswer{idClaims: e.idClaims(n, "alice", "kong_group"), atClaims: at}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			state, nonce, challenge, cookie := e.startLogin("/web/")
+			e.serveTokens("c0de", challenge, func() idpAnswer {
+				if tt.mod != nil {
+					return tt.mod(e, nonce)
+				}
+				return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", time.Hour, "kong_group")}
+			})
+			h := browser()
+			if !tt.drop {
+				h.Set("Cookie", cookie)
+			}
+			d := e.decide(request("GET", "/web/callback?"+tt.query(state), h, nil))
+			if d.Action != Respond || d.Status < 400 || d.Status > 499 {
+				t.Fatalf("callback answered %d (%s), want 4xx", d.Status, d.Reason)
+			}
+			for _, c := range d.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(c, "okta_session=") && !strings.Contains(c, "Max-Age=0") {
+					t.Fatalf("a failed callback set a session: %s", c)
+				}
+			}
+		})
+	}
+}
+
+func TestCallbackStateIsSingleUse(t *testing.T) {
+	e := newEnv(t, nil)
+	state, nonce, challenge, cookie := e.startLogin("/web/")
+	e.serveTokens("c0de", challenge, func() idpAnswer {
+		return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", time.Hour, "kong_group")}
+	})
+	h := browser()
+	h.Set("Cookie", cookie)
+	wantStatus(t, e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil)), 302)
+	wantStatus(t, e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil)), 400)
+}
+
+func TestReturnTargetIsSanitized(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, target := range []string{"//evil.example/x", "/\\evil.example"} {
+		d := e.decide(request("GET", "/web/callback?return_to="+url.QueryEscape(target), browser(), nil))
+		wantStatus(t, d, 302)
+		c := d.Header.Values("Set-Cookie")
+		name, rest, _ := strings.Cut(c[len(c)-1], "=")
+		value, _, _ := strings.Cut(rest, ";")
+		plain, err := e.eng.codec.Open(name, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, _ := session.UnmarshalLoginState(plain)
+		if ls.ReturnTo != "/" {
+			t.Errorf("return target %q kept as %q", target, ls.ReturnTo)
+		}
+	}
+}
+
+func TestTamperedOrForeignSessionGoesBackToLogin(t *testing.T) {
+	e := newEnv(t, nil)
+	set := e.login("alice", "kong_group")
+	h := cookieHeader(set)
+	c := h.Get("Cookie")
+	i := strings.Index(c, "okta_session=") + len("okta_session=") + 10
+	tampered := c[:i] + string(rune(c[i]^1)) + c[i+1:]
+	h.Set("Cookie", tampered)
+	d := e.decide(request("GET", "/web/page", h, nil))
+	wantStatus(t, d, 302)
+	if !strings.Contains(strings.Join(d.Header.Values("Set-Cookie"), "\n"), "okta_session=; ") {
+		t.Errorf("tampered session cookie not cleared: %q", d.Header.Values("Set-Cookie"))
+	}
+	// The same cookie on a route with another session_secret is refused.
+	other := newEnvWith(t, e.iss, e.clock, func(r *config.Raw) { r.SessionSecret = sp("another-secret-another-secret-xx") })
+	wantStatus(t, other.decide(request("GET", "/web/page", cookieHeader(set), nil)), 302)
+	// ... but accepted once the old secret is listed for rotation.
+	rotated := newEnvWith(t, e.iss, e.clock, func(r *config.Raw) {
+		r.SessionSecret = sp("another-secret-another-secret-xx")
+		r.SessionSecretsPrevious = []string{secret}
+	})
+	wantPass(t, rotated.decide(request("GET", "/web/page", cookieHeader(set), nil)))
+}
+
+func TestSessionTimeouts(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) {
+		idle, abs := 600, 1800
+		r.SessionIdlingTimeout, r.SessionAbsoluteTimeout = &idle, &abs
+	})
+	set := e.login("alice", "kong_group")
+	e.clock.Add(11 * time.Minute) // past idle
+	wantStatus(t, e.decide(request("GET", "/web/page", cookieHeader(set), nil)), 302)
+
+	set = e.login("alice", "kong_group")
+	for i := 0; i < 4; i++ { // keep it busy: idle never runs out
+		e.clock.Add(8 * time.Minute)
+		d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+		if i < 3 {
+			wantPass(t, d)
+			if sc := d.Header.Values("Set-Cookie"); len(sc) > 0 {
+				set = sc
+			}
+			continue
+		}
+		wantStatus(t, d, 302) // 32 minutes: past the absolute timeout
+	}
+}
+
+func TestExpiredAccessTokenIsRefreshed(t *testing.T) {
+	e := newEnv(t, nil)
+	state, nonce, challenge, cookie := e.startLogin("/web/")
+	calls := 0
+	e.serveTokens("c0de", challenge, func() idpAnswer {
+		calls++
+		return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", 5*time.Minute, "kong_group"), refresh: "rt"}
+	})
+	h := browser()
+	h.Set("Cookie", cookie)
+	d := e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil))
+	wantStatus(t, d, 302)
+	set := d.Header.Values("Set-Cookie")
+	e.clock.Add(6 * time.Minute) // access token expired (leeway 30 s)
+	d = e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+	wantPass(t, d)
+	if calls != 2 || len(d.Header.Values("Set-Cookie")) == 0 {
+		t.Fatalf("token endpoint calls = %d, Set-Cookie = %q: want a refresh and a renewed cookie", calls, d.Header.Values("Set-Cookie"))
+	}
+	// Refresh fails: the browser goes back to login, an API client gets 401.
+	e.clock.Add(6 * time.Minute)
+	e.iss.SetTokenHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+	})
+	renewed := cookieHeader(d.Header.Values("Set-Cookie"))
+	wantStatus(t, e.decide(request("GET", "/web/page", renewed, nil)), 302)
+	api := renewed.Clone()
+	api.Set("Accept", "application/json")
+	api.Del("Sec-Fetch-Mode")
+	api.Del("Sec-Fetch-Dest")
+	wantStatus(t, e.decide(request("GET", "/web/api", api, nil)), 401)
+}
+
+func TestLogout(t *testing.T) {
+	e := newEnv(t, nil)
+	set := e.login("alice", "kong_group")
+	d := e.decide(request("GET", "/web/logout", cookieHeader(set), nil))
+	wantStatus(t, d, 302)
+	loc, _ := url.Parse(d.Header.Get("Location"))
+	if loc.Scheme+"://"+loc.Host+loc.Path != e.iss.URL+"/v1/logout" || loc.Query().Get("id_token_hint") == "" ||
+		loc.Query().Get("post_logout_redirect_uri") != "https://gw.example/" {
+		t.Fatalf("logout redirect = %s", loc)
+	}
+	cleared := strings.Join(d.Header.Values("Set-Cookie"), "\n")
+	if !strings.Contains(cleared, "okta_session=; ") || !strings.Contains(cleared, "Max-Age=0") {
+		t.Fatalf("logout did not clear the session: %s", cleared)
+	}
+	// Without a session: straight to logout_redirect_uri.
+	d = e.decide(request("GET", "/web/logout", browser(), nil))
+	if d.Header.Get("Location") != "https://gw.example/" {
+		t.Fatalf("logout without session went to %q", d.Header.Get("Location"))
+	}
+}
+
+func TestLargeSessionIsChunked(t *testing.T) {
+	e := newEnv(t, nil)
+	groups := []string{"kong_group"}
+	for i := 0; i < 300; i++ {
+		groups = append(groups, "a-rather-long-group-name-number-"+strings.Repeat("x", i%7))
+	}
+	set := e.login("alice", groups...)
+	n := 0
+	for _, c := range set {
+		if strings.HasPrefix(c, "okta_session_") && !strings.HasPrefix(c, "okta_session_login") && !strings.Contains(c, "Max-Age=0") {
+			n++
+		}
+		if len(c) > 4096 {
+			t.Errorf("a cookie of %d bytes", len(c))
+		}
+	}
+	if n < 2 {
+		t.Fatalf("large session not split into chunks: %q", set)
+	}
+	wantPass(t, e.decide(request("GET", "/web/page", cookieHeader(set), nil)))
+}

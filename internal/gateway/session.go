@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/token"
+)
+
+// decideSession authenticates a request by its session cookie. handled is
+// false when there is no usable session; the caller then treats the request
+// as unauthenticated and clears any session cookies.
+func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (d Decision, handled bool) {
+	jar := session.ParseCookieHeader(r.Header.Values("Cookie"))
+	data, err := e.codec.OpenCookies(e.cfg.Cookie.Name, jar)
+	if err != nil {
+		return Decision{}, false
+	}
+	s, err := session.Unmarshal(data)
+	if err != nil {
+		return Decision{}, false
+	}
+	now := e.now()
+	if s.Expired(now, session.Timeouts{Idle: e.cfg.IdleTimeout, Absolute: e.cfg.AbsoluteTimeout}) {
+		return Decision{}, false
+	}
+	var setCookies []string
+	claims, err := e.access.Verify(ctx, s.AccessToken)
+	switch {
+	case err == nil:
+		if e.cfg.IdleTimeout > 0 && now.Sub(s.LastSeen) >= e.cfg.IdleTimeout/10 {
+			s.LastSeen = now
+			if setCookies, err = e.sealSession(s, jar); err != nil {
+				return Internal(err), true
+			}
+		}
+	case errors.Is(err, token.ErrExpired):
+		if !e.cfg.RefreshTokens || s.RefreshToken == "" {
+			return Decision{}, false
+		}
+		renewed, c, rerr := e.refresh(ctx, s)
+		if rerr != nil {
+			return Decision{Err: rerr}, false
+		}
+		s, claims = renewed, c
+		s.LastSeen = now
+		if setCookies, err = e.sealSession(s, jar); err != nil {
+			return Internal(err), true
+		}
+	case errors.Is(err, token.ErrInvalid):
+		return Decision{}, false
+	default:
+		return unavailable(err), true
+	}
+	var respHeader http.Header
+	if len(setCookies) > 0 {
+		respHeader = http.Header{"Set-Cookie": setCookies}
+	}
+	if d, denied := e.deny(r, claims, respHeader); denied {
+		return d, true
+	}
+	return e.pass(ReasonAuthenticated, claims, r.Header, respHeader), true
+}
+
+// sealSession returns the Set-Cookie values that store s, including the
+// deletion of chunks the new value no longer uses. A session too large for
+// the cookie budget drops its ID token (logout then goes without a hint).
+func (e *Engine) sealSession(s session.Session, jar map[string]string) ([]string, error) {
+	cookies, err := e.codec.SealCookies(e.cfg.Cookie.Name, session.Marshal(s))
+	if errors.Is(err, session.ErrTooLarge) && s.IDToken != "" {
+		s.IDToken = ""
+		cookies, err = e.codec.SealCookies(e.cfg.Cookie.Name, session.Marshal(s))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway: sealing session: %w", err)
+	}
+	maxAge := 0 // a browser-session cookie; the timeouts inside the payload rule
+	if e.cfg.AbsoluteTimeout > 0 {
+		maxAge = int(e.cfg.AbsoluteTimeout / time.Second)
+	}
+	out := make([]string, 0, len(cookies)+2)
+	for _, c := range cookies {
+		out = append(out, session.SetCookie(c.Name, c.Value, e.attrs, maxAge))
+	}
+	for _, n := range session.StaleCookies(e.cfg.Cookie.Name, jar, cookies) {
+		out = append(out, session.SetCookie(n, "", e.attrs, -1))
+	}
+	return out, nil
+}
+
+// clearSession returns deletion cookies for every session cookie the
+// request carries.
+func (e *Engine) clearSession(h http.Header) []string {
+	if e.codec == nil {
+		return nil
+	}
+	jar := session.ParseCookieHeader(h.Values("Cookie"))
+	var out []string
+	for _, n := range session.ClearCookies(e.cfg.Cookie.Name, jar) {
+		out = append(out, session.SetCookie(n, "", e.attrs, -1))
+	}
+	return out
+}
+
+// refresh renews the session's access token with its refresh token.
+// Concurrent requests of one session share one call to the token endpoint
+// (Okta may revoke a rotated refresh token that is used twice).
+func (e *Engine) refresh(ctx context.Context, s session.Session) (session.Session, token.Claims, error) {
+	key := sha256.Sum256([]byte(e.cfg.Issuer + "|" + e.cfg.ClientID + "|" + s.RefreshToken))
+	res := refreshes.do(key, e.now(), func() refreshResult {
+		meta, err := e.iss.Metadata(ctx)
+		if err != nil {
+			return refreshResult{err: err}
+		}
+		ts := e.oauth(meta).TokenSource(e.clientContext(ctx), &oauth2.Token{RefreshToken: s.RefreshToken, Expiry: time.Unix(1, 0)})
+		tok, err := ts.Token()
+		if err != nil {
+			return refreshResult{err: fmt.Errorf("gateway: refresh: %w", err)}
+		}
+		return refreshResult{tok: tok}
+	})
+	if res.err != nil {
+		return s, nil, res.err
+	}
+	claims, err := e.access.Verify(ctx, res.tok.AccessToken)
+	if err != nil {
+		return s, nil, fmt.Errorf("gateway: refreshed access token: %w", err)
+	}
+	s.AccessToken = res.tok.AccessToken
+	s.AccessExpiry = accessExpiry(claims, res.tok)
+	if res.tok.RefreshToken != "" {
+		s.RefreshToken = res.tok.RefreshToken
+	}
+	if id, ok := res.tok.Extra("id_token").(string); ok && id != "" {
+		s.IDToken = id
+	}
+	return s, claims, nil
+}
+
+type refreshResult struct {
+	tok *oauth2.Token
+	err error
+}
+
+type refreshCall struct {
+	done chan struct{}
+	res  refreshResult
+	at   time.Time
+}
+
+// refreshGroup shares one refresh per refresh token, and remembers the
+// result briefly so requests that arrive just after still get it.
+type refreshGroup struct {
+	mu    sync.Mutex
+	calls map[[32]byte]*refreshCall
+}
+
+var refreshes = &refreshGroup{calls: map[[32]byte]*refreshCall{}}
+
+const refreshMemory = 30 * time.Second
+
+func (g *refreshGroup) do(key [32]byte, now time.Time, fn func() refreshResult) refreshResult {
+	g.mu.Lock()
+	for k, c := range g.calls {
+		select {
+		case <-c.done:
+			if now.Sub(c.at) > refreshMemory {
+				delete(g.calls, k)
+			}
+		default:
+		}
+	}
+	if c, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		<-c.done
+		return c.res
+	}
+	c := &refreshCall{done: make(chan struct{}), at: now}
+	g.calls[key] = c
+	g.mu.Unlock()
+	c.res = fn()
+	if c.res.err != nil {
+		g.mu.Lock()
+		delete(g.calls, key) // do not remember failures
+		g.mu.Unlock()
+	}
+	close(c.done)
+	return c.res
+}
+
+var hopTmpl = template.Must(template.New("hop").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={{.}}"><title>Signed in</title></head>
+<body><p>Signed in. <a href="{{.}}">Continue</a></p></body></html>
+`))
+
+func hopPage(target string) []byte {
+	var b strings.Builder
+	_ = hopTmpl.Execute(&b, target)
+	return []byte(b.String())
+}

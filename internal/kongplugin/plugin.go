@@ -1,0 +1,167 @@
+// Package kongplugin is the only package that imports go-pdk: it reads the
+// request from Kong with as few PDK calls as possible, asks the gateway core
+// for a Decision and applies it.
+package kongplugin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/Kong/go-pdk"
+
+	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/gateway"
+)
+
+// Version and Priority are reported to Kong by -dump.
+const (
+	Version  = "0.1.0"
+	Priority = 1050 // runs before Kong's acl (950) and rate limiting (910)
+)
+
+// maxHeaders is passed to kong.request.get_headers; Kong drops headers past
+// it. 1000 is the most Kong accepts.
+const maxHeaders = 1000
+
+// Config is the plugin's configuration as Kong sends it; its fields (those of
+// config.Raw) are the -dump schema. One Config is one plugin instance.
+type Config config.Raw
+
+// New is the constructor go-pdk calls for each instance.
+func New() any { return &Config{} }
+
+type built struct {
+	engine *gateway.Engine
+	err    error
+	logged sync.Once
+}
+
+// engines maps an instance to its engine. go-pdk never says when an instance
+// is dropped, so the key is a weak pointer and a cleanup removes the entry
+// once the instance is garbage.
+var engines sync.Map // weak.Pointer[Config] -> *built
+
+// newEngine is replaced in tests.
+var newEngine = func(cfg *config.Config) (*gateway.Engine, error) { return gateway.New(cfg, gateway.Deps{}) }
+
+func (c *Config) engine() *built {
+	key := weak.Make(c)
+	if v, ok := engines.Load(key); ok {
+		return v.(*built)
+	}
+	b := &built{}
+	cfg, err := config.Parse((*config.Raw)(c))
+	if err == nil {
+		b.engine, err = newEngine(cfg)
+	}
+	b.err = err
+	v, loaded := engines.LoadOrStore(key, b)
+	if !loaded {
+		runtime.AddCleanup(c, func(k weak.Pointer[Config]) { engines.Delete(k) }, key)
+	}
+	return v.(*built)
+}
+
+// Access runs in Kong's access phase.
+func (c *Config) Access(kong *pdk.PDK) {
+	defer func() {
+		if p := recover(); p != nil {
+			// go-pdk does not recover: a panic would kill the server for
+			// every worker. Fail closed instead.
+			_ = kong.Log.Err(fmt.Sprintf("okta-oidc: panic: %v", p))
+			d := gateway.Internal(nil)
+			kong.Response.Exit(d.Status, d.Body, d.Header)
+		}
+	}()
+	b := c.engine()
+	if b.err != nil {
+		b.logged.Do(func() { _ = kong.Log.Err("okta-oidc: " + b.err.Error()) })
+		d := gateway.ConfigError(b.err)
+		kong.Response.Exit(d.Status, d.Body, d.Header)
+		return
+	}
+	cfg := b.engine.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.Timeout+time.Second)
+	defer cancel()
+
+	raw, err := kong.Request.GetHeaders(maxHeaders)
+	if err != nil {
+		exitInternal(kong, fmt.Errorf("reading headers: %w", err))
+		return
+	}
+	req := &gateway.Request{
+		Header: canonical(raw),
+		Method: once(kong.Request.GetMethod),
+		Target: once(kong.Request.GetPathWithQuery),
+	}
+	apply(kong, b.engine.Decide(ctx, req))
+}
+
+// apply carries out d: at most one call to set the upstream headers, one to
+// set the query, one to add response headers; or one exit.
+func apply(kong *pdk.PDK, d gateway.Decision) {
+	if d.Action == gateway.Respond {
+		if d.Status >= 500 && d.Err != nil {
+			_ = kong.Log.Err(fmt.Sprintf("okta-oidc: %s: %v", d.Reason, d.Err))
+		}
+		kong.Response.Exit(d.Status, d.Body, d.Header)
+		return // nothing may follow an exit
+	}
+	if len(d.Upstream) > 0 {
+		if err := kong.ServiceRequest.SetHeaders(d.Upstream); err != nil {
+			exitInternal(kong, fmt.Errorf("setting upstream headers: %w", err))
+			return
+		}
+	}
+	if d.RawQuery != nil {
+		if err := kong.ServiceRequest.SetRawQuery(*d.RawQuery); err != nil {
+			exitInternal(kong, fmt.Errorf("setting upstream query: %w", err))
+			return
+		}
+	}
+	if len(d.Header) > 0 {
+		if err := kong.Response.SetHeaders(d.Header); err != nil {
+			exitInternal(kong, fmt.Errorf("setting response headers: %w", err))
+			return
+		}
+	}
+}
+
+func exitInternal(kong *pdk.PDK, err error) {
+	_ = kong.Log.Err("okta-oidc: " + err.Error())
+	d := gateway.Internal(err)
+	kong.Response.Exit(d.Status, d.Body, d.Header)
+}
+
+// canonical turns Kong's lower-case header map into an http.Header.
+func canonical(raw map[string][]string) http.Header {
+	h := make(http.Header, len(raw))
+	for k, v := range raw {
+		ck := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		h[ck] = append(h[ck], v...)
+	}
+	return h
+}
+
+// once memoizes a PDK getter so a decision that needs it twice pays once.
+func once(f func() (string, error)) func() (string, error) {
+	var (
+		done bool
+		v    string
+		err  error
+	)
+	return func() (string, error) {
+		if !done {
+			v, err = f()
+			done = true
+		}
+		return v, err
+	}
+}

@@ -1,0 +1,206 @@
+package kongplugin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/bridge"
+	"github.com/Kong/go-pdk/bridge/bridgetest"
+	"github.com/Kong/go-pdk/client"
+	"github.com/Kong/go-pdk/ctx"
+	"github.com/Kong/go-pdk/ip"
+	"github.com/Kong/go-pdk/log"
+	"github.com/Kong/go-pdk/nginx"
+	"github.com/Kong/go-pdk/node"
+	"github.com/Kong/go-pdk/request"
+	"github.com/Kong/go-pdk/response"
+	"github.com/Kong/go-pdk/router"
+	"github.com/Kong/go-pdk/service"
+	service_request "github.com/Kong/go-pdk/service/request"
+	service_response "github.com/Kong/go-pdk/service/response"
+	"github.com/Kong/go-pdk/test"
+
+	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/gateway"
+	"github.com/okta-oidc/okta-oidc/internal/testissuer"
+)
+
+// counting wraps go-pdk's test environment and records every PDK call the
+// plugin makes: each is a round trip to Kong.
+type counting struct {
+	*test.TestEnv
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *counting) Handle(method string, args []byte) []byte {
+	c.mu.Lock()
+	c.calls = append(c.calls, method)
+	c.mu.Unlock()
+	return c.TestEnv.Handle(method, args)
+}
+
+func run(t *testing.T, cfg *Config, req test.Request) (*test.TestEnv, []string) {
+	t.Helper()
+	env, err := test.New(t, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{TestEnv: env}
+	b := bridge.New(bridgetest.MockFunc(c))
+	k := &pdk.PDK{
+		Client: client.Client{PdkBridge: b}, Ctx: ctx.Ctx{PdkBridge: b}, Log: log.Log{PdkBridge: b},
+		Nginx: nginx.Nginx{PdkBridge: b}, Request: request.Request{PdkBridge: b}, Response: response.Response{PdkBridge: b},
+		Router: router.Router{PdkBridge: b}, IP: ip.Ip{PdkBridge: b}, Node: node.Node{PdkBridge: b},
+		Service: service.Service{PdkBridge: b}, ServiceRequest: service_request.Request{PdkBridge: b},
+		ServiceResponse: service_response.Response{PdkBridge: b},
+	}
+	cfg.Access(k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return env, append([]string(nil), c.calls...)
+}
+
+func sp(s string) *string { return &s }
+func bp(b bool) *bool     { return &b }
+
+func bearerConfig(iss *testissuer.Issuer) *Config {
+	return &Config{
+		Issuer:           sp(iss.URL),
+		AuthMethods:      []string{"bearer"},
+		AudienceRequired: []string{"api://default"},
+		GroupsRequired:   []string{"kong_group"},
+	}
+}
+
+func TestPDKCallBudget(t *testing.T) {
+	iss := testissuer.New(t)
+	now := time.Now()
+	good := iss.Mint(t, iss.Claims(now))
+	outsider := iss.Claims(now)
+	outsider["groups"] = []string{"everyone"}
+	bad := iss.Mint(t, outsider)
+
+	hidden := bearerConfig(iss)
+	hidden.HideCredentials = bp(true)
+
+	tests := []struct {
+		name      string
+		cfg       *Config
+		headers   http.Header
+		status    int // ClientRes status; 0 = passed
+		wantCalls []string
+	}{
+		{"valid bearer", bearerConfig(iss), http.Header{"Authorization": {"Bearer " + good}}, 0,
+			[]string{"kong.request.get_headers", "kong.service.request.set_headers"}},
+		{"valid bearer, hide_credentials", hidden, http.Header{"Authorization": {"Bearer " + good}}, 0,
+			[]string{"kong.request.get_headers", "kong.service.request.set_headers"}},
+		{"no token", bearerConfig(iss), http.Header{}, 401,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+		{"bad token", bearerConfig(iss), http.Header{"Authorization": {"Bearer x.y.z"}}, 401,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+		{"forbidden", bearerConfig(iss), http.Header{"Authorization": {"Bearer " + bad}}, 403,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, calls := run(t, tt.cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: tt.headers})
+			if strings.Join(calls, ",") != strings.Join(tt.wantCalls, ",") {
+				t.Fatalf("PDK calls = %q, want %q", calls, tt.wantCalls)
+			}
+			if tt.status == 0 {
+				if env.ClientRes.Status != 0 && env.ClientRes.Status != 200 {
+					t.Fatalf("request was answered %d", env.ClientRes.Status)
+				}
+				return
+			}
+			if env.ClientRes.Status != tt.status {
+				t.Fatalf("status = %d, want %d", env.ClientRes.Status, tt.status)
+			}
+		})
+	}
+}
+
+func TestUpstreamHeadersAndSpoofing(t *testing.T) {
+	iss := testissuer.New(t)
+	cfg := bearerConfig(iss)
+	cfg.HideCredentials = bp(true)
+	tok := iss.Mint(t, iss.Claims(time.Now()))
+	env, _ := run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{
+		"Authorization":          {"Bearer " + tok},
+		"X-Authenticated-Userid": {"admin"},
+		"X-Authenticated-Groups": {"admins"},
+	}})
+	h := env.ServiceReq.Headers
+	if got := h.Values("X-Authenticated-Userid"); len(got) != 1 || got[0] != "alice@example.com" {
+		t.Errorf("X-Authenticated-Userid upstream = %q", got)
+	}
+	if got := h.Values("X-Authenticated-Groups"); len(got) != 1 || got[0] != "kong_group, everyone" {
+		t.Errorf("X-Authenticated-Groups upstream = %q", got)
+	}
+	if got := strings.Join(h.Values("Authorization"), ""); got != "" {
+		t.Errorf("Authorization reached the upstream with hide_credentials: %q", got)
+	}
+}
+
+func TestBadConfigFailsClosed(t *testing.T) {
+	cfg := &Config{Issuer: sp("not a url"), AuthMethods: []string{"bearer", "magic"}}
+	env, calls := run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{"Authorization": {"Bearer x"}}})
+	if env.ClientRes.Status != 500 {
+		t.Fatalf("status = %d, want 500", env.ClientRes.Status)
+	}
+	var body map[string]string
+	if err := json.Unmarshal(env.ClientRes.Body, &body); err != nil || body["message"] != "An unexpected error occurred" {
+		t.Fatalf("body = %s", env.ClientRes.Body)
+	}
+	if calls[0] != "kong.log.err" {
+		t.Fatalf("config problems not logged: %q", calls)
+	}
+	// Logged once per instance, not on every request.
+	_, calls = run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api"})
+	for _, c := range calls {
+		if c == "kong.log.err" {
+			t.Fatalf("config problems logged again: %q", calls)
+		}
+	}
+}
+
+func TestPanicFailsClosed(t *testing.T) {
+	old := newEngine
+	newEngine = func(*config.Config) (*gateway.Engine, error) { panic("boom") }
+	defer func() { newEngine = old }()
+	iss := testissuer.New(t)
+	env, _ := run(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api"})
+	if env.ClientRes.Status != 500 {
+		t.Fatalf("status after a panic = %d, want 500", env.ClientRes.Status)
+	}
+}
+
+func TestEngineBuiltOncePerInstance(t *testing.T) {
+	iss := testissuer.New(t)
+	builds := 0
+	old := newEngine
+	newEngine = func(c *config.Config) (*gateway.Engine, error) { builds++; return old(c) }
+	defer func() { newEngine = old }()
+	cfg := bearerConfig(iss)
+	for i := 0; i < 3; i++ {
+		run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api"})
+	}
+	other := bearerConfig(iss)
+	run(t, other, test.Request{Method: "GET", Url: "http://gw.example/api"})
+	if builds != 2 {
+		t.Fatalf("engines built = %d, want one per instance (2)", builds)
+	}
+}
+
+func TestCanonicalHeaders(t *testing.T) {
+	h := canonical(map[string][]string{"authorization": {"a"}, "x_authenticated_userid": {"b"}, "x-forwarded-for": {"1", "2"}})
+	if h.Get("Authorization") != "a" || h.Get("X-Authenticated-Userid") != "b" || len(h.Values("X-Forwarded-For")) != 2 {
+		t.Fatalf("canonical = %v", h)
+	}
+}

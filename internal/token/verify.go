@@ -1,0 +1,257 @@
+// Package token verifies JWTs issued by an OpenID provider: signature with a
+// key from the issuer's JWKS (never one named by the token), an algorithm
+// allowlist, exact issuer, audience, and time claims with one leeway.
+package token
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/okta-oidc/okta-oidc/internal/issuer"
+)
+
+// MaxTokenBytes caps the size of a token accepted for verification.
+const MaxTokenBytes = 16 << 10
+
+// ErrInvalid is wrapped by every error that means the token itself is bad
+// (as opposed to the IdP being unavailable).
+var ErrInvalid = errors.New("token: invalid")
+
+// Reasons, each wrapping ErrInvalid, for logs and tests.
+var (
+	ErrMalformed  = fmt.Errorf("%w: malformed", ErrInvalid)
+	ErrAlgorithm  = fmt.Errorf("%w: algorithm not allowed", ErrInvalid)
+	ErrHeader     = fmt.Errorf("%w: forbidden header parameter", ErrInvalid)
+	ErrSignature  = fmt.Errorf("%w: bad signature", ErrInvalid)
+	ErrKey        = fmt.Errorf("%w: unknown signing key", ErrInvalid)
+	ErrIssuer     = fmt.Errorf("%w: wrong issuer", ErrInvalid)
+	ErrAudience   = fmt.Errorf("%w: wrong audience", ErrInvalid)
+	ErrExpired    = fmt.Errorf("%w: expired", ErrInvalid)
+	ErrNotYet     = fmt.Errorf("%w: not valid yet", ErrInvalid)
+	ErrClaims     = fmt.Errorf("%w: bad claims", ErrInvalid)
+	ErrNotAccess  = fmt.Errorf("%w: not an access token", ErrInvalid)
+	ErrNonce      = fmt.Errorf("%w: nonce mismatch", ErrInvalid)
+	ErrAuthorized = fmt.Errorf("%w: azp mismatch", ErrInvalid)
+)
+
+// KeySource finds the issuer's public key for a kid.
+// It returns issuer.ErrUnknownKey or issuer.ErrUnavailable.
+type KeySource interface {
+	Key(ctx context.Context, kid string) (jose.JSONWebKey, error)
+}
+
+// Kind tells what a token is for.
+type Kind int
+
+const (
+	// Access tokens are API credentials: an ID token (nonce or at_hash
+	// present) is refused.
+	Access Kind = iota
+	// ID tokens come back from login: nonce must match and azp, when
+	// present, must be the client.
+	ID
+)
+
+// Config configures a Verifier.
+type Config struct {
+	Issuer    string
+	Audiences []string // empty: aud not checked
+	Algs      []string // allowed JWS algorithms; HMAC and none never work
+	Leeway    time.Duration
+	Kind      Kind
+	Now       func() time.Time
+	Cache     *Cache // optional verified-token cache
+}
+
+// Verifier verifies tokens of one issuer. It is safe for concurrent use.
+type Verifier struct {
+	cfg    Config
+	keys   KeySource
+	algs   []jose.SignatureAlgorithm
+	prefix [32]byte // cache namespace: everything that changes the verdict
+}
+
+var asymmetric = map[string]jose.SignatureAlgorithm{
+	"RS256": jose.RS256, "RS384": jose.RS384, "RS512": jose.RS512,
+	"PS256": jose.PS256, "PS384": jose.PS384, "PS512": jose.PS512,
+	"ES256": jose.ES256, "ES384": jose.ES384, "ES512": jose.ES512,
+	"EdDSA": jose.EdDSA,
+}
+
+// NewVerifier returns a Verifier. Algorithms outside the asymmetric set are
+// dropped; with none left every token is refused.
+func NewVerifier(keys KeySource, cfg Config) *Verifier {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	v := &Verifier{cfg: cfg, keys: keys}
+	for _, a := range cfg.Algs {
+		if alg, ok := asymmetric[a]; ok {
+			v.algs = append(v.algs, alg)
+		}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q|%q|%q|%d|%d", cfg.Issuer, cfg.Audiences, cfg.Algs, cfg.Leeway, cfg.Kind)
+	copy(v.prefix[:], h.Sum(nil))
+	return v
+}
+
+// forbiddenHeaders name keys inside the token; the key always comes from the
+// issuer's JWKS instead.
+var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit"}
+
+// Verify checks raw and returns its claims. Errors wrap ErrInvalid when the
+// token is bad, or the KeySource's error when the key could not be had.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
+	now := v.cfg.Now()
+	var key [32]byte
+	if v.cfg.Cache != nil && v.cfg.Kind == Access {
+		key = cacheKey(v.prefix, raw)
+		if c, ok := v.cfg.Cache.Get(key, now); ok {
+			return c, nil
+		}
+	}
+	claims, exp, err := v.verify(ctx, raw, now)
+	if err != nil {
+		return nil, err
+	}
+	if v.cfg.Cache != nil && v.cfg.Kind == Access {
+		v.cfg.Cache.Put(key, claims, exp.Add(v.cfg.Leeway), len(raw))
+	}
+	return claims, nil
+}
+
+// VerifyID checks an ID token returned at login, including its nonce.
+func (v *Verifier) VerifyID(ctx context.Context, raw, nonce, clientID string) (Claims, error) {
+	c, err := v.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := c["nonce"].(string); nonce == "" || n != nonce {
+		return nil, ErrNonce
+	}
+	if azp, present := c["azp"]; present && azp != clientID {
+		return nil, ErrAuthorized
+	}
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claims, time.Time, error) {
+	var zero time.Time
+	if len(raw) == 0 || len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
+		return nil, zero, ErrMalformed
+	}
+	header, err := decodeHeader(raw[:strings.IndexByte(raw, '.')])
+	if err != nil {
+		return nil, zero, err
+	}
+	alg, _ := header["alg"].(string)
+	if !slices.Contains(v.cfg.Algs, alg) || asymmetric[alg] == "" {
+		return nil, zero, ErrAlgorithm
+	}
+	for _, h := range forbiddenHeaders {
+		if _, present := header[h]; present {
+			return nil, zero, fmt.Errorf("%w: %s", ErrHeader, h)
+		}
+	}
+	kid, isString := header["kid"].(string)
+	if _, present := header["kid"]; present && !isString {
+		return nil, zero, ErrMalformed
+	}
+	jws, err := jose.ParseSignedCompact(raw, v.algs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, zero, ErrMalformed
+	}
+	jwk, err := v.keys.Key(ctx, kid)
+	if err != nil {
+		if errors.Is(err, issuer.ErrUnknownKey) {
+			return nil, zero, fmt.Errorf("%w (kid %q)", ErrKey, kid)
+		}
+		return nil, zero, err
+	}
+	if jwk.Algorithm != "" && jwk.Algorithm != alg {
+		return nil, zero, ErrAlgorithm
+	}
+	payload, err := jws.Verify(jwk.Key)
+	if err != nil {
+		return nil, zero, ErrSignature
+	}
+	claims, err := decodeClaims(payload)
+	if err != nil {
+		return nil, zero, fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	exp, err := v.checkClaims(claims, now)
+	if err != nil {
+		return nil, zero, err
+	}
+	return claims, exp, nil
+}
+
+func (v *Verifier) checkClaims(c Claims, now time.Time) (time.Time, error) {
+	var zero time.Time
+	if iss, ok := c["iss"].(string); !ok || iss != v.cfg.Issuer {
+		return zero, ErrIssuer
+	}
+	if len(v.cfg.Audiences) > 0 && !audienceMatches(c["aud"], v.cfg.Audiences) {
+		return zero, ErrAudience
+	}
+	exp, ok, err := c.Time("exp")
+	if err != nil || !ok {
+		return zero, fmt.Errorf("%w: exp missing or not a number", ErrClaims)
+	}
+	if !now.Before(exp.Add(v.cfg.Leeway)) {
+		return zero, ErrExpired
+	}
+	if nbf, ok, err := c.Time("nbf"); err != nil {
+		return zero, fmt.Errorf("%w: %v", ErrClaims, err)
+	} else if ok && now.Add(v.cfg.Leeway).Before(nbf) {
+		return zero, ErrNotYet
+	}
+	if iat, ok, err := c.Time("iat"); err != nil {
+		return zero, fmt.Errorf("%w: %v", ErrClaims, err)
+	} else if ok && now.Add(v.cfg.Leeway).Before(iat) {
+		return zero, ErrNotYet
+	}
+	if v.cfg.Kind == Access {
+		_, nonce := c["nonce"]
+		_, atHash := c["at_hash"]
+		if nonce || atHash {
+			return zero, ErrNotAccess
+		}
+	}
+	return exp, nil
+}
+
+func audienceMatches(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		return slices.Contains(want, a)
+	case []any:
+		for _, e := range a {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func decodeHeader(seg string) (map[string]any, error) {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	h, err := decodeClaims(b)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	return h, nil
+}
