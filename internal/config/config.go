@@ -242,12 +242,9 @@ func (c *Config) checkMethods(ck *checker, raw *Raw) {
 		}
 	}
 	if c.Has(MethodIntrospection) {
-		if c.ClientID == "" {
-			ck.add("client_id", "required when auth_methods has introspection")
-		}
-		if c.ClientSecret == "" {
-			ck.add("client_secret", "required when auth_methods has introspection")
-		}
+		// Refused rather than ignored: a way in that silently does nothing
+		// would leave users guessing why their opaque tokens get 401.
+		ck.add("auth_methods", "introspection is not supported yet; Okta custom authorization servers issue JWT access tokens, which bearer verifies")
 	}
 }
 

@@ -1,0 +1,45 @@
+# okta-oidc: make help lists the targets.
+GO      ?= go
+BIN     ?= bin
+export CGO_ENABLED ?= 0
+
+.PHONY: help build test unit integration e2e bench fuzz vet deps demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+build: ## build the plugin server and the dev gateway into ./bin
+	$(GO) build -trimpath -o $(BIN)/okta-oidc ./cmd/okta-oidc
+	$(GO) build -trimpath -o $(BIN)/kong-devgw ./cmd/kong-devgw
+
+deps: ## install the test provider's npm packages (needs node and npm)
+	cd test/idp && npm ci --no-audit --no-fund
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+test: vet ## everything CI runs: unit, fuzz seeds, integration (dev gateway + provider + httpbin) and browser e2e
+	$(GO) test -count=1 ./...
+
+unit: ## unit tests only (no node, no browser)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e)
+
+integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
+	$(GO) test -count=1 -v ./test/integration/...
+
+e2e: ## the headless Chromium suite (screenshots in artifacts/e2e)
+	$(GO) test -count=1 -v ./test/e2e/...
+
+bench: ## benchmarks (token verification cold vs cached, decisions)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $${FUZZTIME:-20s} ./internal/token
+	$(GO) test -run '^$$' -fuzz FuzzOpen$$ -fuzztime $${FUZZTIME:-20s} ./internal/session
+	$(GO) test -run '^$$' -fuzz FuzzSanitize -fuzztime $${FUZZTIME:-20s} ./internal/returnto
+
+demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C stops)
+	$(GO) run ./test/stack/cmd/demo
+
+clean: ## remove build output
+	rm -rf $(BIN) artifacts

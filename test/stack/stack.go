@@ -1,0 +1,248 @@
+// Package stack starts the whole local stack the way a platform team would
+// run it on Kong: the dev gateway driving the real okta-oidc plugin server
+// with the repository's kong.yml, the OpenID provider standing in for Okta,
+// and go-httpbin as the upstream. Integration tests, browser tests and
+// `make demo` use it.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/okta-oidc/okta-oidc/test/idp"
+)
+
+// The fixed addresses kong.yml is written for.
+const (
+	GatewayAddr = "127.0.0.1:8000"
+	IdPPort     = 9400
+	HTTPBinAddr = "127.0.0.1:9402"
+)
+
+// Options configure Start.
+type Options struct {
+	KongYML string    // default: the repository's kong.yml
+	Dir     string    // binaries, sockets and logs; default: a new temp dir
+	Log     io.Writer // every process's output; nil discards it
+	// AccessTokenTTL for the web client's tokens (default 1h).
+	AccessTokenTTL time.Duration
+}
+
+// Stack is a running stack.
+type Stack struct {
+	GatewayURL string // http://127.0.0.1:8000
+	Issuer     string // http://127.0.0.1:9400/oauth2/default
+	HTTPBinURL string // http://127.0.0.1:9402
+	Dir        string
+
+	idp   *idp.Server
+	mu    sync.Mutex
+	procs []*exec.Cmd
+}
+
+// Root returns the repository's root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Build compiles the plugin server, the dev gateway and go-httpbin into dir.
+func Build(ctx context.Context, dir string) error {
+	for _, b := range []struct{ out, pkg string }{
+		{"okta-oidc", "./cmd/okta-oidc"},
+		{"kong-devgw", "./cmd/kong-devgw"},
+		{"go-httpbin", "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Dir = Root()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("stack: building %s: %w\n%s", b.pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// Start builds and starts everything and waits until the gateway answers.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.KongYML == "" {
+		o.KongYML = filepath.Join(Root(), "kong.yml")
+	}
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "okta-oidc-stack-"); err != nil {
+			return nil, err
+		}
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	s := &Stack{GatewayURL: "http://" + GatewayAddr, HTTPBinURL: "http://" + HTTPBinAddr, Dir: o.Dir}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := Build(ctx, o.Dir); err != nil {
+		return nil, err
+	}
+	s.idp, err = idp.Start(ctx, idp.Options{
+		Port:                   IdPPort,
+		RedirectURIs:           []string{s.GatewayURL + "/web/callback"},
+		PostLogoutRedirectURIs: []string{s.GatewayURL + "/public/anything/signed-out"},
+		AccessTokenTTL:         o.AccessTokenTTL,
+		Stdout:                 prefixed(o.Log, "idp"),
+		Stderr:                 prefixed(o.Log, "idp"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stack: provider: %w", err)
+	}
+	s.Issuer = s.idp.Issuer
+	host, port, _ := strings.Cut(HTTPBinAddr, ":")
+	if err := s.start(o, "httpbin", filepath.Join(o.Dir, "go-httpbin"), nil, "-host", host, "-port", port); err != nil {
+		return nil, err
+	}
+	plugin := filepath.Join(o.Dir, "okta-oidc")
+	env := []string{
+		"KONG_PLUGINS=bundled,okta-oidc",
+		"KONG_PLUGINSERVER_NAMES=okta-oidc",
+		"KONG_PLUGINSERVER_OKTA_OIDC_SOCKET=" + filepath.Join(o.Dir, "okta-oidc.socket"),
+		"KONG_PLUGINSERVER_OKTA_OIDC_START_CMD=" + plugin + " -kong-prefix " + o.Dir,
+		"KONG_PLUGINSERVER_OKTA_OIDC_QUERY_CMD=" + plugin + " -dump",
+	}
+	if err := s.start(o, "gateway", filepath.Join(o.Dir, "kong-devgw"), env,
+		"-config", o.KongYML, "-listen", GatewayAddr, "-prefix", o.Dir); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, s.HTTPBinURL+"/get", 200); err != nil {
+		return nil, fmt.Errorf("stack: httpbin: %w", err)
+	}
+	if err := waitHTTP(ctx, s.GatewayURL+"/public/get", 200); err != nil {
+		return nil, fmt.Errorf("stack: gateway: %w", err)
+	}
+	// The plugin server is started by the gateway: wait until it serves.
+	if err := waitHTTP(ctx, s.GatewayURL+"/api/get", 401); err != nil {
+		return nil, fmt.Errorf("stack: plugin server: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Stack) start(o Options, name, bin string, env []string, args ...string) error {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = prefixed(o.Log, name)
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("stack: starting %s: %w", name, err)
+	}
+	s.mu.Lock()
+	s.procs = append(s.procs, cmd)
+	s.mu.Unlock()
+	return nil
+}
+
+// PluginPIDs returns the process ids of running plugin servers started by
+// this stack's gateway.
+func (s *Stack) PluginPIDs() []int {
+	want := filepath.Join(s.Dir, "okta-oidc")
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Stop stops every process, the gateway first.
+func (s *Stack) Stop() {
+	s.mu.Lock()
+	procs := s.procs
+	s.procs = nil
+	s.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	if s.idp != nil {
+		_ = s.idp.Stop()
+	}
+}
+
+func waitHTTP(ctx context.Context, url string, status int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	c := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var last error
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return nil
+			}
+			err = fmt.Errorf("status %d, want %d", resp.StatusCode, status)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.Join(errors.New("not ready after 60s"), last)
+}
+
+type prefixWriter struct {
+	mu  *sync.Mutex
+	w   io.Writer
+	pfx string
+	buf []byte
+}
+
+var logMu sync.Mutex
+
+func prefixed(w io.Writer, name string) io.Writer {
+	if w == io.Discard {
+		return w
+	}
+	return &prefixWriter{mu: &logMu, w: w, pfx: "[" + name + "] "}
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			break
+		}
+		fmt.Fprintf(p.w, "%s%s\n", p.pfx, p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
