@@ -50,7 +50,12 @@ type Stack struct {
 	idp   *idp.Server
 	mu    sync.Mutex
 	procs []*exec.Cmd
+	lock  *os.File
 }
+
+// lockPath serializes stacks on one machine: they use fixed ports, and
+// `go test ./...` runs the integration and browser packages in parallel.
+var lockPath = filepath.Join(os.TempDir(), "okta-oidc-stack.lock")
 
 // Root returns the repository's root directory.
 func Root() string {
@@ -89,6 +94,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		o.Log = io.Discard
 	}
 	s := &Stack{GatewayURL: "http://" + GatewayAddr, HTTPBinURL: "http://" + HTTPBinAddr, Dir: o.Dir}
+	if s.lock, err = os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("stack: waiting for another stack: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -191,6 +202,10 @@ func (s *Stack) Stop() {
 	}
 	if s.idp != nil {
 		_ = s.idp.Stop()
+	}
+	if s.lock != nil {
+		_ = s.lock.Close() // releases the flock
+		s.lock = nil
 	}
 }
 
