@@ -340,7 +340,9 @@ func cacheTTL(cc string, floor time.Duration) time.Duration {
 		}
 		if v, ok := strings.CutPrefix(part, "max-age="); ok {
 			if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-				ttl = time.Duration(s) * time.Second
+				// capped before multiplying: a huge max-age must not
+				// overflow into a negative TTL (and so the floor)
+				ttl = time.Duration(min(s, int(maxKeyTTL/time.Second))) * time.Second
 			}
 		}
 	}

@@ -5,10 +5,12 @@ package token
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -99,9 +101,27 @@ func NewVerifier(keys KeySource, cfg Config) *Verifier {
 		}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%q|%q|%q|%d|%d", cfg.Issuer, cfg.Audiences, cfg.Algs, cfg.Leeway, cfg.Kind)
+	fmt.Fprintf(h, "%q|%q|%q|%d|%d|%s", cfg.Issuer, cfg.Audiences, cfg.Algs, cfg.Leeway, cfg.Kind, sourceID(keys))
 	copy(v.prefix[:], h.Sum(nil))
 	return v
+}
+
+// sourceID names the key source in the cache namespace: two verifiers that
+// share a Cache but not their keys (the same issuer fetched once with
+// ssl_verify off and once with it on) must not answer for each other. A
+// pointer-shaped source is named by its address, which stays its own while
+// the Verifier holds it; any other gets a name of its own, never shared.
+func sourceID(ks KeySource) string {
+	rv := reflect.ValueOf(ks)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		if !rv.IsNil() {
+			return fmt.Sprintf("%T@%#x", ks, rv.Pointer())
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%T#%x", ks, b)
 }
 
 // forbiddenHeaders name keys inside the token; the key always comes from the
@@ -146,7 +166,7 @@ func (v *Verifier) VerifyID(ctx context.Context, raw, nonce, clientID string) (C
 
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claims, time.Time, error) {
 	var zero time.Time
-	if len(raw) == 0 || len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 {
+	if len(raw) == 0 || len(raw) > MaxTokenBytes || strings.Count(raw, ".") != 2 || !canonical(raw) {
 		return nil, zero, ErrMalformed
 	}
 	header, err := decodeHeader(raw[:strings.IndexByte(raw, '.')])
@@ -254,4 +274,55 @@ func decodeHeader(seg string) (map[string]any, error) {
 		return nil, ErrMalformed
 	}
 	return h, nil
+}
+
+// canonical reports whether the segments of raw are canonical unpadded
+// base64url. go-jose's decoder skips CR and LF and ignores the unused low
+// bits of a segment's last character, so without this one token would have
+// many spellings, each verified and cached on its own.
+func canonical(raw string) bool {
+	start := 0
+	for i := 0; i <= len(raw); i++ {
+		if i < len(raw) && raw[i] != '.' {
+			if b64Value(raw[i]) < 0 {
+				return false
+			}
+			continue
+		}
+		seg := raw[start:i]
+		start = i + 1
+		if len(seg) == 0 {
+			continue
+		}
+		last := b64Value(seg[len(seg)-1])
+		switch len(seg) % 4 {
+		case 1:
+			return false
+		case 2:
+			if last&0x0f != 0 {
+				return false
+			}
+		case 3:
+			if last&0x03 != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func b64Value(c byte) int {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 26
+	case c >= '0' && c <= '9':
+		return int(c-'0') + 52
+	case c == '-':
+		return 62
+	case c == '_':
+		return 63
+	}
+	return -1
 }

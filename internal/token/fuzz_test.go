@@ -1,0 +1,120 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/okta-oidc/okta-oidc/internal/testissuer"
+)
+
+// FuzzVerify: no input panics, every refusal is ErrInvalid (the IdP is up),
+// and nothing verifies but the genuine token itself (not even another
+// spelling of it).
+func FuzzVerify(f *testing.F) {
+	e := newEnv(f)
+	e.ti.SetKeys(e.rsa)
+	cfg := e.config()
+	cfg.Algs = []string{"RS256", "ES256"}
+	v := NewVerifier(e.iss, cfg)
+	genuine := testissuer.Sign(f, e.rsa, e.claims(), nil)
+	if _, err := v.Verify(context.Background(), genuine); err != nil {
+		f.Fatalf("genuine token: %v", err)
+	}
+	parts := strings.Split(genuine, ".")
+	f.Add(genuine)
+	f.Add(genuine + "=")
+	f.Add(nonCanonical(f, genuine))                                   // same bytes, other spelling
+	f.Add(genuine[:len(genuine)-4] + "\n" + genuine[len(genuine)-4:]) // decoders skip LF
+	f.Add(genuine[:len(genuine)-4] + "\r" + genuine[len(genuine)-4:])
+	f.Add(genuine + ".")
+	f.Add(parts[0] + "." + parts[1] + ".")
+	f.Add(parts[0] + ".." + parts[2])
+	f.Add(testissuer.Unsigned(map[string]any{"alg": "none", "kid": "k1"}, e.claims(), nil))
+	f.Add(hmacToken(f, map[string]any{"alg": "HS256", "kid": "k1"}, e.claims(), []byte("k")))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.claims(), "exp", t0.Unix()-3600), nil))
+	f.Add(`{"payload":"e30","protected":"eyJhbGciOiJSUzI1NiJ9","signature":""}`)
+	f.Add("..")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := v.Verify(context.Background(), s)
+		if err == nil {
+			if s != genuine {
+				t.Fatalf("verified a token that is not the genuine one: %q -> %v", s, c)
+			}
+			return
+		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("err %v is not ErrInvalid", err)
+		}
+	})
+}
+
+// FuzzDecodeClaims: no panic; anything accepted is valid JSON without
+// duplicate names at any depth, as judged by an independent parser
+// (jsontext, which rejects duplicates itself); and valid objects without
+// duplicates and within the depth limit are accepted.
+func FuzzDecodeClaims(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"iss":"a","aud":["x","y"],"exp":1.5e9}`,
+		`{"iss":"a","iss":"b"}`, `{"a":{"b":1,"b":2}}`, `{"a":[{"b":1},{"b":1}]}`,
+		`{"\u0069ss":1,"iss":2}`, `{"ISS":1,"iss":2}`, `{"a":1,}`, `{"a":1}{}`, `{"a":1} `,
+		`[]`, `"x"`, `{"a":"\ud800"}`, "{\"a\xff\":1,\"a\xfe\":2}", `{"a":1 "b":2}`,
+		strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33),
+		strings.Repeat(`{"a":`, 34) + "1" + strings.Repeat("}", 34),
+		`{"a":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + "}",
+		`{"a":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + "}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := decodeClaims(data)
+		dup, depth, valid := inspect(data)
+		if err == nil {
+			if c == nil {
+				t.Fatal("accepted with nil claims")
+			}
+			if !json.Valid(data) {
+				t.Fatalf("accepted invalid JSON %q", data)
+			}
+			if dup {
+				t.Fatalf("accepted duplicate member names: %q", data)
+			}
+			return
+		}
+		if errors.Is(err, errDuplicate) && valid && !dup {
+			t.Fatalf("duplicate reported where there is none: %q: %v", data, err)
+		}
+		if valid && !dup && depth <= maxDepth+1 && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+			t.Fatalf("refused a valid object without duplicates (depth %d): %q: %v", depth, data, err)
+		}
+	})
+}
+
+// inspect parses data with jsontext (strict UTF-8, duplicates refused):
+// dup reports a duplicate member name, depth the deepest nesting (the
+// top-level value is depth 1), valid a single well-formed value without
+// duplicates.
+func inspect(data []byte) (dup bool, depth int, valid bool) {
+	d := jsontext.NewDecoder(bytes.NewReader(data))
+	values := 0
+	for {
+		_, err := d.ReadToken()
+		if err == io.EOF {
+			return false, depth, values == 1
+		}
+		if err != nil {
+			return errors.Is(err, jsontext.ErrDuplicateName), depth, false
+		}
+		depth = max(depth, d.StackDepth())
+		if d.StackDepth() == 0 {
+			values++ // a top-level value ended
+		}
+	}
+}
