@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	iss   *testissuer.Issuer
 	clock *clock
 	eng   *Engine
@@ -51,7 +53,13 @@ func newEnv(t *testing.T, mod func(*config.Raw)) *env {
 	return newEnvWith(t, iss, &clock{now: time.Now()}, mod)
 }
 
-func newEnvWith(t *testing.T, iss *testissuer.Issuer, clk *clock, mod func(*config.Raw)) *env {
+// newBenchEnv is newEnv for benchmarks and fuzz targets.
+func newBenchEnv(tb testing.TB, mod func(*config.Raw)) *env {
+	tb.Helper()
+	return newEnvWith(tb, testissuer.New(tb), &clock{now: time.Now()}, mod)
+}
+
+func newEnvWith(t testing.TB, iss *testissuer.Issuer, clk *clock, mod func(*config.Raw)) *env {
 	t.Helper()
 	raw := &config.Raw{
 		Issuer:            sp(iss.URL),
@@ -112,7 +120,7 @@ func browser() http.Header {
 	}
 }
 
-func wantStatus(t *testing.T, d Decision, status int) {
+func wantStatus(t testing.TB, d Decision, status int) {
 	t.Helper()
 	if d.Action != Respond || d.Status != status {
 		t.Fatalf("decision = action %d status %d reason %s err %v, want status %d", d.Action, d.Status, d.Reason, d.Err, status)
@@ -731,4 +739,50 @@ func TestLargeSessionIsChunked(t *testing.T) {
 		t.Fatalf("large session not split into chunks: %q", set)
 	}
 	wantPass(t, e.decide(request("GET", "/web/page", cookieHeader(set), nil)))
+}
+
+// TestRandomKidFloodFetchesJWKSAtMostOncePerInterval sends 10,000 tokens
+// with random kids through the engine, from 20 goroutines: the JWKS is
+// fetched at most once per refresh interval whatever the rate.
+func TestRandomKidFloodFetchesJWKSAtMostOncePerInterval(t *testing.T) {
+	e := newEnv(t, nil)
+	good := e.iss.Mint(t, e.iss.Claims(e.clock.Now()))
+	wantPass(t, e.decide(request("GET", "/api", bearer(good), nil))) // keys loaded once
+	base := e.iss.JWKSHits.Load()
+	parts := strings.Split(good, ".")
+	tokens := make([]string, 10000)
+	for i := range tokens {
+		hdr := testissuer.Unsigned(map[string]any{"alg": "RS256", "typ": "JWT", "kid": fmt.Sprintf("kid-%d-%d", i, time.Now().UnixNano())}, map[string]any{}, nil)
+		tokens[i] = strings.Split(hdr, ".")[0] + "." + parts[1] + "." + parts[2]
+	}
+	var wg sync.WaitGroup
+	var unexpected atomic.Int64
+	for w := 0; w < 20; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(tokens); i += 20 {
+				d := e.decide(request("GET", "/api", bearer(tokens[i]), nil))
+				if d.Status != 401 {
+					unexpected.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if n := unexpected.Load(); n != 0 {
+		t.Fatalf("%d random-kid tokens were not answered 401", n)
+	}
+	if hits := e.iss.JWKSHits.Load() - base; hits > 1 {
+		t.Fatalf("10,000 unknown kids caused %d JWKS fetches within one interval, want at most 1", hits)
+	}
+	// The next interval allows one more fetch, and only one.
+	e.clock.Add(2 * time.Second) // MinRefresh is 1s in newEnv
+	before := e.iss.JWKSHits.Load()
+	for _, tok := range tokens[:500] {
+		e.decide(request("GET", "/api", bearer(tok), nil))
+	}
+	if hits := e.iss.JWKSHits.Load() - before; hits != 1 {
+		t.Fatalf("next interval: %d JWKS fetches, want exactly 1", hits)
+	}
 }
