@@ -225,7 +225,7 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		}
 		return unavailable(err)
 	}
-	if d, denied := e.deny(r, claims, nil); denied {
+	if d, denied := e.deny(r, claims, nil, nil); denied {
 		return d
 	}
 	var query *string
@@ -244,14 +244,18 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 }
 
 // deny applies the route's policy. It returns the 403 Decision when the
-// claims do not satisfy it.
-func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header) (Decision, bool) {
+// claims do not satisfy it. who, when set, names the person on the 403 page
+// (the session's ID token claims: access tokens rarely carry a name).
+func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header, who token.Claims) (Decision, bool) {
 	if policy.Holds(claims, e.cfg.Groups) && policy.Holds(claims, e.cfg.ScopesRule) {
 		return Decision{}, false
 	}
 	var d Decision
 	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
-		d = respond(http.StatusForbidden, ReasonForbidden, forbiddenPage(claims, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
+		if who == nil {
+			who = claims
+		}
+		d = respond(http.StatusForbidden, ReasonForbidden, forbiddenPage(who, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
 	} else {
 		d = respondJSON(http.StatusForbidden, ReasonForbidden, bodyForbidden, nil)
 	}

@@ -517,7 +517,7 @@ func TestLoginDeniedUserGetsForbiddenPage(t *testing.T) {
 	set := e.login("bob", "everyone")
 	d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
 	wantStatus(t, d, 403)
-	if !strings.HasPrefix(d.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(d.Body), "bob") || !strings.Contains(string(d.Body), `href="/web/logout"`) {
+	if !strings.HasPrefix(d.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(d.Body), "bob@example.com") || !strings.Contains(string(d.Body), `href="/web/logout"`) {
 		t.Fatalf("403 page: %s", d.Body)
 	}
 	// The same session on an API call gets JSON.

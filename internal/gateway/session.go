@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -66,7 +68,7 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 	if len(setCookies) > 0 {
 		respHeader = http.Header{"Set-Cookie": setCookies}
 	}
-	if d, denied := e.deny(r, claims, respHeader); denied {
+	if d, denied := e.deny(r, claims, respHeader, displayClaims(s.IDToken)); denied {
 		return d, true
 	}
 	return e.pass(ReasonAuthenticated, claims, r.Header, respHeader), true
@@ -207,4 +209,23 @@ func hopPage(target string) []byte {
 	var b strings.Builder
 	_ = hopTmpl.Execute(&b, target)
 	return []byte(b.String())
+}
+
+// displayClaims reads the claims of the session's ID token for display only
+// (the 403 page). The token was verified at login and the session cookie is
+// authenticated, so it is not verified again; it is never used to decide.
+func displayClaims(idToken string) token.Claims {
+	parts := strings.Split(idToken, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	var c token.Claims
+	if json.Unmarshal(b, &c) != nil {
+		return nil
+	}
+	return c
 }

@@ -125,12 +125,12 @@ func browser(t *testing.T) context.Context {
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return
 	}
-	p := filepath.Join(artifacts, name+".jpg")
+	p := filepath.Join(artifacts, name+".png")
 	if err := os.WriteFile(p, buf, 0o644); err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 	}
