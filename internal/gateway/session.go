@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"html/template"
