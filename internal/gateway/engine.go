@@ -283,8 +283,13 @@ func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHea
 	}
 	if e.cfg.HideCredentials && claims != nil {
 		up["Authorization"] = []string{}
-		if cookies := h.Values("Cookie"); len(cookies) > 0 {
-			up["Cookie"] = e.strippedCookies(cookies)
+	}
+	// The plugin's own cookies (the session, login states, and with
+	// hide_credentials the bearer cookie) are no business of the upstream,
+	// and large sessions would only bloat its request headers.
+	if cookies := h.Values("Cookie"); len(cookies) > 0 {
+		if kept, changed := e.strippedCookies(cookies); changed {
+			up["Cookie"] = kept
 		}
 	}
 	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader}
@@ -295,9 +300,10 @@ func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHea
 }
 
 // strippedCookies removes the plugin's cookies (session, its chunks, login
-// states and the bearer cookie) from Cookie headers.
-func (e *Engine) strippedCookies(headers []string) []string {
-	var kept []string
+// states, and with hide_credentials the bearer cookie) from Cookie headers.
+// changed is false when there was nothing to remove.
+func (e *Engine) strippedCookies(headers []string) (kept []string, changed bool) {
+	var parts []string
 	for _, line := range headers {
 		for _, part := range strings.Split(line, ";") {
 			p := strings.TrimSpace(part)
@@ -306,15 +312,19 @@ func (e *Engine) strippedCookies(headers []string) []string {
 			}
 			name, _, _ := strings.Cut(p, "=")
 			if e.ownsCookie(strings.TrimSpace(name)) {
+				changed = true
 				continue
 			}
-			kept = append(kept, p)
+			parts = append(parts, p)
 		}
 	}
-	if len(kept) == 0 {
-		return []string{}
+	if !changed {
+		return nil, false
 	}
-	return []string{strings.Join(kept, "; ")}
+	if len(parts) == 0 {
+		return []string{}, true
+	}
+	return []string{strings.Join(parts, "; ")}, true
 }
 
 func (e *Engine) ownsCookie(name string) bool {
@@ -325,7 +335,7 @@ func (e *Engine) ownsCookie(name string) bool {
 	if rest, ok := strings.CutPrefix(name, base+"_"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
 		return true
 	}
-	return e.cfg.TokenParams[config.ParamCookie] && name == e.cfg.TokenCookieName
+	return e.cfg.HideCredentials && e.cfg.TokenParams[config.ParamCookie] && name == e.cfg.TokenCookieName
 }
 
 // unauthenticated answers a request without usable credentials.

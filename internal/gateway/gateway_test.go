@@ -786,3 +786,43 @@ func TestRandomKidFloodFetchesJWKSAtMostOncePerInterval(t *testing.T) {
 		t.Fatalf("next interval: %d JWKS fetches, want exactly 1", hits)
 	}
 }
+
+func TestSessionCookiesNeverReachUpstream(t *testing.T) {
+	e := newEnv(t, nil) // hide_credentials off
+	set := e.login("alice", "kong_group")
+	h := cookieHeader(set, "theme=dark")
+	d := e.decide(request("GET", "/web/page", h, nil))
+	wantPass(t, d)
+	if got := strings.Join(d.Upstream["Cookie"], ""); got != "theme=dark" {
+		t.Fatalf("upstream Cookie = %q, want only the app's cookie", got)
+	}
+	// Without plugin cookies the Cookie header is left alone (no change sent).
+	tok := e.iss.Mint(t, e.iss.Claims(e.clock.Now()))
+	h = bearer(tok)
+	h.Set("Cookie", "theme=dark")
+	d = e.decide(request("GET", "/api", h, nil))
+	wantPass(t, d)
+	if _, touched := d.Upstream["Cookie"]; touched {
+		t.Fatalf("Cookie rewritten without need: %q", d.Upstream["Cookie"])
+	}
+}
+
+func TestParallelLoginsInTabsBothComplete(t *testing.T) {
+	e := newEnv(t, nil)
+	stateA, nonceA, challengeA, cookieA := e.startLogin("/web/a")
+	stateB, nonceB, challengeB, cookieB := e.startLogin("/web/b")
+	both := browser()
+	both.Set("Cookie", cookieA+"; "+cookieB)
+	for _, tab := range []struct{ state, nonce, challenge, want string }{
+		{stateB, nonceB, challengeB, "/web/b"}, {stateA, nonceA, challengeA, "/web/a"},
+	} {
+		e.serveTokens("code-"+tab.state[:6], tab.challenge, func() idpAnswer {
+			return idpAnswer{idClaims: e.idClaims(tab.nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", time.Hour, "kong_group")}
+		})
+		d := e.decide(request("GET", "/web/callback?code=code-"+tab.state[:6]+"&state="+tab.state, both, nil))
+		wantStatus(t, d, 302)
+		if d.Header.Get("Location") != tab.want {
+			t.Fatalf("tab returned to %q, want %q", d.Header.Get("Location"), tab.want)
+		}
+	}
+}
