@@ -2,6 +2,9 @@
 GO      ?= go
 BIN     ?= bin
 export CGO_ENABLED ?= 0
+SHELL   := bash
+.SHELLFLAGS := -o pipefail -ec
+STACK_PKGS := ./test/integration/... ./test/e2e/...
 
 .PHONY: help build test unit integration e2e bench fuzz vet deps demo clean
 
@@ -18,10 +21,12 @@ deps: ## install the test provider's npm packages (needs node and npm)
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: vet ## everything CI runs: unit, fuzz seeds, integration (dev gateway + provider + httpbin) and browser e2e
-	$(GO) test -count=1 ./...
+test: vet unit ## everything CI runs: unit, fuzz seeds, integration (dev gateway + provider + httpbin) and browser e2e
+	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS)|^\s+\S+_test.go'
+	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed"
 
 unit: ## unit tests only (no node, no browser)
+	@mkdir -p $(BIN)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e)
 
 integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
