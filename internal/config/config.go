@@ -79,38 +79,43 @@ type Cookie struct {
 
 // Config is a validated configuration with every default applied.
 type Config struct {
-	Issuer          string
-	Audiences       []string
-	ClientID        string
-	ClientSecret    string
-	Methods         map[string]bool
-	Scopes          []string
-	RedirectURI     *url.URL
-	Groups          Rule
-	ScopesRule      Rule
-	SigningAlgs     []string
-	Leeway          time.Duration
-	Unauthenticated string
-	TokenParams     map[string]bool
-	TokenCookieName string
-	UpstreamHeaders []HeaderClaim
-	HideCredentials bool
-	RunOnPreflight  bool
-	SessionSecrets  []string // the first seals, all open
-	Cookie          Cookie
-	IdleTimeout     time.Duration
-	AbsoluteTimeout time.Duration
-	RefreshTokens   bool
-	LogoutPath      string
-	LogoutRedirect  string
-	LoginTimeout    time.Duration
-	SSLVerify       bool
-	Timeout         time.Duration
-	JWKSMinRefresh  time.Duration
+	Issuer           string
+	Audiences        []string
+	ClientID         string
+	ClientSecret     string
+	Methods          map[string]bool
+	Scopes           []string
+	RedirectURI      *url.URL
+	Groups           Rule
+	ScopesRule       Rule
+	SigningAlgs      []string
+	Leeway           time.Duration
+	Unauthenticated  string
+	TokenParams      map[string]bool
+	TokenCookieName  string
+	UpstreamHeaders  []HeaderClaim
+	HideCredentials  bool
+	RunOnPreflight   bool
+	SessionSecrets   []string // the first seals, all open
+	Cookie           Cookie
+	IdleTimeout      time.Duration
+	AbsoluteTimeout  time.Duration
+	RefreshTokens    bool
+	LogoutPath       string
+	LogoutRedirect   string
+	LoginTimeout     time.Duration
+	SSLVerify        bool
+	Timeout          time.Duration
+	JWKSMinRefresh   time.Duration
+	IntrospectionTTL time.Duration
 }
 
 // Has reports whether auth method m is enabled.
 func (c *Config) Has(m string) bool { return c.Methods[m] }
+
+// TakesTokens reports whether the route accepts access tokens from the
+// client (bearer JWTs or introspected tokens).
+func (c *Config) TakesTokens() bool { return c.Has(MethodBearer) || c.Has(MethodIntrospection) }
 
 // LoginEnabled reports whether unauthenticated browsers may be sent to login.
 func (c *Config) LoginEnabled() bool {
@@ -242,9 +247,12 @@ func (c *Config) checkMethods(ck *checker, raw *Raw) {
 		}
 	}
 	if c.Has(MethodIntrospection) {
-		// Refused rather than ignored: a way in that silently does nothing
-		// would leave users guessing why their opaque tokens get 401.
-		ck.add("auth_methods", "introspection is not supported yet; Okta custom authorization servers issue JWT access tokens, which bearer verifies")
+		if c.ClientID == "" {
+			ck.add("client_id", "required when auth_methods has introspection")
+		}
+		if c.ClientSecret == "" {
+			ck.add("client_secret", "required when auth_methods has introspection")
+		}
 	}
 }
 
@@ -288,8 +296,8 @@ func (c *Config) checkAlgs(ck *checker) {
 func (c *Config) checkTokenParams(ck *checker, raw *Raw) {
 	params := list(raw.BearerTokenParamType, ParamHeader)
 	c.TokenParams = map[string]bool{}
-	if len(params) == 0 && c.Has(MethodBearer) {
-		ck.add("bearer_token_param_type", "must name at least one of header, query, cookie when auth_methods has bearer")
+	if len(params) == 0 && c.TakesTokens() {
+		ck.add("bearer_token_param_type", "must name at least one of header, query, cookie when auth_methods has bearer or introspection")
 	}
 	for _, p := range params {
 		switch p {
@@ -379,6 +387,7 @@ func (c *Config) checkDurations(ck *checker, raw *Raw) {
 	c.AbsoluteTimeout = seconds(ck, "session_absolute_timeout", raw.SessionAbsoluteTimeout, 86400, 0, 30*24*3600)
 	c.LoginTimeout = seconds(ck, "login_timeout", raw.LoginTimeout, 600, 30, 3600)
 	c.JWKSMinRefresh = seconds(ck, "jwks_min_refresh_interval", raw.JWKSMinRefresh, 30, 1, 3600)
+	c.IntrospectionTTL = seconds(ck, "introspection_cache_ttl", raw.IntrospectionCacheTTL, 60, 0, 3600)
 	ms := 5000
 	if raw.Timeout != nil {
 		ms = *raw.Timeout

@@ -112,8 +112,11 @@ func TestParseReportsEveryProblemByKey(t *testing.T) {
 		{"empty group entry", func(r *Raw) { r.GroupsRequired = []string{" "} }, []string{"groups_required: entry 1 is empty"}},
 		{"empty claim", func(r *Raw) { r.GroupsClaim = []string{} }, []string{"groups_claim: must name a claim"}},
 		{"logout is callback", func(r *Raw) { r.LogoutPath = sp("/web/callback") }, []string{"logout_path: "}},
-		{"introspection not served", func(r *Raw) { r.AuthMethods = []string{"bearer", "introspection"} },
-			[]string{"auth_methods: introspection is not supported yet"}},
+		{"introspection without client", func(r *Raw) {
+			r.AuthMethods = []string{"introspection"}
+			r.ClientID = nil
+		}, []string{"client_id: required when auth_methods has introspection"}},
+		{"introspection ttl", func(r *Raw) { r.IntrospectionCacheTTL = ip(-5) }, []string{"introspection_cache_ttl: -5"}},
 		{"several at once", func(r *Raw) { r.Issuer = nil; r.SessionSecret = sp("x"); r.Leeway = ip(9999) },
 			[]string{"issuer: required", "session_secret: must be", "leeway: 9999"}},
 	}

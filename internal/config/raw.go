@@ -60,4 +60,7 @@ type Raw struct {
 	SSLVerify      *bool `json:"ssl_verify"`
 	Timeout        *int  `json:"timeout"`
 	JWKSMinRefresh *int  `json:"jwks_min_refresh_interval"`
+	// IntrospectionCacheTTL is the longest time, in seconds, an active
+	// introspection answer is reused (never past the token's exp).
+	IntrospectionCacheTTL *int `json:"introspection_cache_ttl"`
 }

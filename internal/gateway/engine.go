@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/introspect"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 	"github.com/okta-oidc/okta-oidc/internal/session"
@@ -26,6 +27,8 @@ type Deps struct {
 	Now    func() time.Time // default: time.Now
 	Rand   io.Reader        // default: crypto/rand
 	Replay *ReplayCache     // used login states; default: process-wide
+	// IntrospectCache holds introspection answers; default: process-wide.
+	IntrospectCache *token.Cache
 }
 
 // Engine decides requests for one route's configuration. It is immutable and
@@ -35,6 +38,7 @@ type Engine struct {
 	iss    *issuer.Issuer
 	access *token.Verifier
 	idTok  *token.Verifier
+	intro  *introspect.Client // nil unless auth_methods has introspection
 	codec  *session.Codec
 	client *http.Client
 	now    func() time.Time
@@ -47,6 +51,7 @@ type Engine struct {
 
 var (
 	sharedCache  = token.NewCache(10000, 32<<20)
+	sharedIntro  = token.NewCache(10000, 32<<20)
 	sharedReplay = NewReplayCache(10000)
 )
 
@@ -70,6 +75,9 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 	if d.Replay == nil {
 		d.Replay = sharedReplay
 	}
+	if d.IntrospectCache == nil {
+		d.IntrospectCache = sharedIntro
+	}
 	e := &Engine{
 		cfg:    cfg,
 		iss:    d.Issuer,
@@ -90,6 +98,21 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			HTTPOnly: cfg.Cookie.HTTPOnly, SameSite: cfg.Cookie.SameSite,
 		},
 		loginPrefix: cfg.Cookie.Name + "_login_",
+	}
+	if cfg.Has(config.MethodIntrospection) {
+		iss := d.Issuer
+		e.intro = introspect.New(introspect.Config{
+			Endpoint: func(ctx context.Context) (string, error) {
+				m, err := iss.Metadata(ctx)
+				if err != nil {
+					return "", err
+				}
+				return m.IntrospectionEndpoint, nil
+			},
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Leeway: cfg.Leeway,
+			CacheTTL: cfg.IntrospectionTTL, HTTP: d.Client, Cache: d.IntrospectCache, Now: d.Now,
+		})
 	}
 	if cfg.Has(config.MethodSession) || cfg.Has(config.MethodAuthorizationCode) {
 		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand))
@@ -169,7 +192,7 @@ func (e *Engine) bearerToken(r *Request) (tok string, fromQuery bool, d Decision
 		return "", false, badRequest(errors.New("repeated Authorization header")), false
 	}
 	var found []string
-	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamHeader] && len(auth) == 1 {
+	if e.cfg.TakesTokens() && e.cfg.TokenParams[config.ParamHeader] && len(auth) == 1 {
 		scheme, rest, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			t := strings.TrimSpace(rest)
@@ -179,7 +202,7 @@ func (e *Engine) bearerToken(r *Request) (tok string, fromQuery bool, d Decision
 			found = append(found, t)
 		}
 	}
-	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamQuery] {
+	if e.cfg.TakesTokens() && e.cfg.TokenParams[config.ParamQuery] {
 		target, err := r.Target()
 		if err != nil {
 			return "", false, Internal(err), false
@@ -198,7 +221,7 @@ func (e *Engine) bearerToken(r *Request) (tok string, fromQuery bool, d Decision
 			}
 		}
 	}
-	if e.cfg.Has(config.MethodBearer) && e.cfg.TokenParams[config.ParamCookie] {
+	if e.cfg.TakesTokens() && e.cfg.TokenParams[config.ParamCookie] {
 		jar := session.ParseCookieHeader(h.Values("Cookie"))
 		if v, present := jar[e.cfg.TokenCookieName]; present && v != "" {
 			found = append(found, v)
@@ -215,7 +238,18 @@ func (e *Engine) bearerToken(r *Request) (tok string, fromQuery bool, d Decision
 }
 
 func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQuery bool) Decision {
-	claims, err := e.access.Verify(ctx, tok)
+	var (
+		claims token.Claims
+		err    error
+	)
+	switch {
+	case e.cfg.Has(config.MethodBearer) && strings.Count(tok, ".") == 2:
+		claims, err = e.access.Verify(ctx, tok)
+	case e.intro != nil:
+		claims, err = e.intro.Introspect(ctx, tok)
+	default:
+		err = fmt.Errorf("%w: not a JWT and introspection is off", token.ErrMalformed)
+	}
 	if err != nil {
 		if errors.Is(err, token.ErrInvalid) {
 			return unauthorized(ReasonTokenInvalid, "invalid_token", err)

@@ -826,3 +826,58 @@ func TestParallelLoginsInTabsBothComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestIntrospectionRoute(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) {
+		r.AuthMethods = []string{"introspection"}
+		r.ClientID, r.ClientSecret = sp("kong-introspect"), sp("intro-secret")
+		r.GroupsRequired = nil
+		r.ScopesClaim, r.ScopesRequired = []string{"scope"}, []string{"kong.read"}
+		r.UpstreamHeaders = map[string]string{"X-Authenticated-Client": "client_id"}
+	})
+	calls := 0
+	e.iss.SetIntrospectHandler(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		user, pass, _ := r.BasicAuth()
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case user != "kong-introspect" || pass != "intro-secret":
+			w.WriteHeader(401)
+		case r.PostForm.Get("token") == "opaque-good":
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "iss": e.iss.URL, "aud": "api://default",
+				"client_id": "kong-m2m", "scope": "kong.read kong.write", "exp": e.clock.Now().Add(time.Hour).Unix()})
+		case r.PostForm.Get("token") == "opaque-narrow":
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "iss": e.iss.URL, "aud": "api://default",
+				"client_id": "kong-m2m", "scope": "kong.write", "exp": e.clock.Now().Add(time.Hour).Unix()})
+		default:
+			_, _ = w.Write([]byte(`{"active":false}`))
+		}
+	})
+	d := e.decide(request("GET", "/opaque", bearer("opaque-good"), nil))
+	wantPass(t, d)
+	if got := d.Upstream["X-Authenticated-Client"]; len(got) != 1 || got[0] != "kong-m2m" {
+		t.Fatalf("X-Authenticated-Client = %q", got)
+	}
+	wantPass(t, e.decide(request("GET", "/opaque", bearer("opaque-good"), nil)))
+	if calls != 1 {
+		t.Fatalf("two uses cost %d introspection calls, want 1 (cached)", calls)
+	}
+	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-narrow"), nil)), 403)
+	d = e.decide(request("GET", "/opaque", bearer("opaque-dead"), nil))
+	wantStatus(t, d, 401)
+	if d.Header.Get("WWW-Authenticate") != `Bearer realm="okta-oidc", error="invalid_token"` {
+		t.Fatalf("WWW-Authenticate = %q", d.Header.Get("WWW-Authenticate"))
+	}
+	e.iss.SetIntrospectHandler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-new"), nil)), 503)
+}
+
+func TestOpaqueTokenOnBearerOnlyRoute(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) { r.AuthMethods = []string{"bearer"} })
+	d := e.decide(request("GET", "/api", bearer("opaque-token"), nil))
+	wantStatus(t, d, 401)
+	if d.Header.Get("WWW-Authenticate") != `Bearer realm="okta-oidc", error="invalid_token"` {
+		t.Fatalf("WWW-Authenticate = %q", d.Header.Get("WWW-Authenticate"))
+	}
+}

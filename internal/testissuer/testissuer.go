@@ -67,6 +67,7 @@ type Issuer struct {
 	cacheControl string
 	jwksDelay    time.Duration
 	tokenHandler http.HandlerFunc
+	introHandler http.HandlerFunc
 
 	JWKSHits      atomic.Int64
 	DiscoveryHits atomic.Int64
@@ -88,6 +89,16 @@ func New(t testing.TB) *Issuer {
 		iss.mu.Unlock()
 		if h == nil {
 			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+			return
+		}
+		h(w, r)
+	})
+	mux.HandleFunc("/oauth2/default/v1/introspect", func(w http.ResponseWriter, r *http.Request) {
+		iss.mu.Lock()
+		h := iss.introHandler
+		iss.mu.Unlock()
+		if h == nil {
+			http.Error(w, "no introspection here", http.StatusNotFound)
 			return
 		}
 		h(w, r)
@@ -178,6 +189,13 @@ func (i *Issuer) SetJWKSDelay(d time.Duration) { i.mu.Lock(); i.jwksDelay = d; i
 
 // SetTokenHandler serves the token endpoint.
 func (i *Issuer) SetTokenHandler(h http.HandlerFunc) { i.mu.Lock(); i.tokenHandler = h; i.mu.Unlock() }
+
+// SetIntrospectHandler serves the introspection endpoint.
+func (i *Issuer) SetIntrospectHandler(h http.HandlerFunc) {
+	i.mu.Lock()
+	i.introHandler = h
+	i.mu.Unlock()
+}
 
 // Claims returns typical Okta access-token claims valid at now.
 func (i *Issuer) Claims(now time.Time) map[string]any {

@@ -134,3 +134,9 @@ func decodeArray(dec *json.Decoder, depth int) ([]any, error) {
 	}
 	return arr, nil
 }
+
+// DecodeClaims decodes a JSON object exactly, as token claims are decoded:
+// duplicate member names at any depth are an error, numbers stay
+// json.Number, and nothing may follow the object. Introspection responses
+// use it too.
+func DecodeClaims(data []byte) (Claims, error) { return decodeClaims(data) }

@@ -388,3 +388,37 @@ func TestDevGatewayRefusesUnknownConfigField(t *testing.T) {
 		t.Fatalf("err=%v, output:\n%s", err, out)
 	}
 }
+
+func TestOpaqueTokensAreIntrospected(t *testing.T) {
+	opaque := clientCredentials(t, env.issuer, idp.M2MClientID, idp.M2MClientSecret, "kong.read", idp.OpaqueResource)
+	if strings.Count(opaque, ".") == 2 {
+		t.Fatalf("the provider gave a JWT for %s", idp.OpaqueResource)
+	}
+	resp, body := get(t, "/opaque/anything", bearer(opaque))
+	mustStatus(t, resp, body, 200)
+	if got := parseEcho(t, body).header("X-Authenticated-Client"); len(got) != 1 || got[0] != idp.M2MClientID {
+		t.Errorf("X-Authenticated-Client = %q", got)
+	}
+	// A revoked token (never seen by the gateway before) is refused.
+	revoked := clientCredentials(t, env.issuer, idp.M2MClientID, idp.M2MClientSecret, "kong.read", idp.OpaqueResource)
+	form := url.Values{"token": {revoked}}
+	req, _ := http.NewRequest("POST", env.issuer+"/v1/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(idp.M2MClientID, idp.M2MClientSecret)
+	rr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr.Body.Close()
+	mustf(t, rr.StatusCode == 200, "revoke: %s", rr.Status)
+	resp, body = get(t, "/opaque/anything", bearer(revoked))
+	mustStatus(t, resp, body, 401)
+	resp, body = get(t, "/opaque/anything", bearer("made-up-opaque-token"))
+	mustStatus(t, resp, body, 401)
+	if !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	// An opaque token on a bearer-only route is refused.
+	resp, body = get(t, "/api/anything", bearer(opaque))
+	mustStatus(t, resp, body, 401)
+}

@@ -1,0 +1,176 @@
+// Package introspect checks opaque access tokens at the issuer's OAuth 2.0
+// introspection endpoint (RFC 7662), with a bounded cache of answers.
+package introspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/okta-oidc/okta-oidc/internal/token"
+)
+
+// ErrInactive means the issuer says the token is not active.
+var ErrInactive = fmt.Errorf("%w: not active", token.ErrInvalid)
+
+// inactiveTTL is how long an inactive answer is remembered, so a replayed
+// dead token does not cost a call to the IdP every time.
+const inactiveTTL = 30 * time.Second
+
+// Config configures a Client.
+type Config struct {
+	// Endpoint returns the introspection endpoint (from discovery).
+	Endpoint     func(ctx context.Context) (string, error)
+	ClientID     string
+	ClientSecret string
+	Issuer       string        // when the answer names an issuer, it must be this one
+	Audiences    []string      // when set, the answer's aud must hold one
+	Leeway       time.Duration // for exp and nbf
+	CacheTTL     time.Duration // longest time an active answer is reused
+	HTTP         *http.Client
+	Cache        *token.Cache
+	Now          func() time.Time
+}
+
+// Client introspects tokens. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	prefix [32]byte
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "introspect|%q|%q|%q|%q|%d", cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Audiences, cfg.Leeway))
+	return &Client{cfg: cfg, prefix: sum}
+}
+
+func (c *Client) key(raw string) [32]byte {
+	h := sha256.New()
+	h.Write(c.prefix[:])
+	h.Write([]byte(raw))
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// inactive marks a cached negative answer.
+var inactive = token.Claims{"active": false}
+
+// Introspect returns the claims of an active token. Errors wrap
+// token.ErrInvalid when the token is not acceptable; any other error means
+// the IdP could not answer.
+func (c *Client) Introspect(ctx context.Context, raw string) (token.Claims, error) {
+	if raw == "" || len(raw) > token.MaxTokenBytes {
+		return nil, token.ErrMalformed
+	}
+	now := c.cfg.Now()
+	key := c.key(raw)
+	if cl, ok := c.cfg.Cache.Get(key, now); ok {
+		if cl["active"] != true {
+			return nil, ErrInactive
+		}
+		return cl, c.check(cl, now)
+	}
+	cl, err := c.call(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if cl["active"] != true {
+		c.cfg.Cache.Put(key, inactive, now.Add(inactiveTTL), len(raw))
+		return nil, ErrInactive
+	}
+	if err := c.check(cl, now); err != nil {
+		return nil, err
+	}
+	expiry := now.Add(c.cfg.CacheTTL)
+	if exp, ok, _ := cl.Time("exp"); ok && exp.Before(expiry) {
+		expiry = exp.Add(c.cfg.Leeway)
+	}
+	c.cfg.Cache.Put(key, cl, expiry, len(raw))
+	return cl, nil
+}
+
+func (c *Client) call(ctx context.Context, raw string) (token.Claims, error) {
+	endpoint, err := c.cfg.Endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if endpoint == "" {
+		return nil, errors.New("introspect: the issuer advertises no introspection_endpoint")
+	}
+	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("introspect: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("introspect: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("introspect: reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// 401 here means our client credentials are wrong: a configuration
+		// problem, not the caller's token.
+		return nil, fmt.Errorf("introspect: status %d", resp.StatusCode)
+	}
+	cl, err := token.DecodeClaims(body)
+	if err != nil {
+		return nil, fmt.Errorf("introspect: decoding the answer: %w", err)
+	}
+	return cl, nil
+}
+
+// check applies the claims an introspection answer may carry.
+func (c *Client) check(cl token.Claims, now time.Time) error {
+	if iss, present := cl["iss"]; present && iss != c.cfg.Issuer {
+		return token.ErrIssuer
+	}
+	if len(c.cfg.Audiences) > 0 && !audience(cl["aud"], c.cfg.Audiences) {
+		return token.ErrAudience
+	}
+	if exp, ok, err := cl.Time("exp"); err != nil {
+		return fmt.Errorf("%w: %v", token.ErrClaims, err)
+	} else if ok && !now.Before(exp.Add(c.cfg.Leeway)) {
+		return token.ErrExpired
+	}
+	if nbf, ok, err := cl.Time("nbf"); err != nil {
+		return fmt.Errorf("%w: %v", token.ErrClaims, err)
+	} else if ok && now.Add(c.cfg.Leeway).Before(nbf) {
+		return token.ErrNotYet
+	}
+	if tt, ok := cl["token_type"].(string); ok && strings.EqualFold(tt, "refresh_token") {
+		return fmt.Errorf("%w: a refresh token", token.ErrNotAccess)
+	}
+	return nil
+}
+
+func audience(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		return slices.Contains(want, a)
+	case []any:
+		for _, e := range a {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,187 @@
+package introspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/okta-oidc/okta-oidc/internal/token"
+)
+
+type idp struct {
+	*httptest.Server
+	calls   atomic.Int64
+	answers map[string]string // token -> JSON answer
+	status  int
+}
+
+func newIDP(t *testing.T) *idp {
+	d := &idp{answers: map[string]string{}, status: 200}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.calls.Add(1)
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "kong-introspect" || pass != "s3cret" || r.Method != http.MethodPost {
+			w.WriteHeader(401)
+			return
+		}
+		if d.status != 200 {
+			w.WriteHeader(d.status)
+			return
+		}
+		_ = r.ParseForm()
+		a, found := d.answers[r.PostForm.Get("token")]
+		if !found {
+			a = `{"active":false}`
+		}
+		_, _ = w.Write([]byte(a))
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+const issuer = "https://dev-1.okta.com/oauth2/default"
+
+func client(d *idp, now *time.Time, mod func(*Config)) *Client {
+	cfg := Config{
+		Endpoint: func(context.Context) (string, error) { return d.URL, nil },
+		ClientID: "kong-introspect", ClientSecret: "s3cret",
+		Issuer: issuer, Audiences: []string{"api://default"}, Leeway: 30 * time.Second,
+		CacheTTL: time.Minute, HTTP: d.Client(), Cache: token.NewCache(100, 1<<20),
+		Now: func() time.Time { return *now },
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg)
+}
+
+func answer(now time.Time, mod func(map[string]any)) string {
+	m := map[string]any{"active": true, "iss": issuer, "aud": "api://default", "sub": "alice", "scope": "kong.read",
+		"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "client_id": "kong-web", "token_type": "Bearer"}
+	if mod != nil {
+		mod(m)
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func TestIntrospect(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newIDP(t)
+	d.answers["good"] = answer(now, nil)
+	d.answers["other-iss"] = answer(now, func(m map[string]any) { m["iss"] = "https://evil" })
+	d.answers["other-aud"] = answer(now, func(m map[string]any) { m["aud"] = "api://other" })
+	d.answers["expired"] = answer(now, func(m map[string]any) { m["exp"] = now.Add(-time.Hour).Unix() })
+	d.answers["exp-string"] = answer(now, func(m map[string]any) { m["exp"] = "9999999999" })
+	d.answers["refresh"] = answer(now, func(m map[string]any) { m["token_type"] = "refresh_token" })
+	d.answers["active-string"] = `{"active":"true","iss":"` + issuer + `","aud":"api://default"}`
+	d.answers["duplicate"] = `{"active":false,"active":true,"iss":"` + issuer + `","aud":"api://default"}`
+	d.answers["not-json"] = `<html>`
+	tests := []struct {
+		tok     string
+		want    error // nil = active
+		invalid bool  // errors.Is(err, token.ErrInvalid)
+	}{
+		{"good", nil, false},
+		{"unknown", ErrInactive, true},
+		{"other-iss", token.ErrIssuer, true},
+		{"other-aud", token.ErrAudience, true},
+		{"expired", token.ErrExpired, true},
+		{"exp-string", token.ErrClaims, true},
+		{"refresh", token.ErrNotAccess, true},
+		{"active-string", ErrInactive, true},
+		{"duplicate", nil, false}, // an IdP answer we cannot trust: not the caller's fault
+		{"not-json", nil, false},
+	}
+	c := client(d, &now, nil)
+	for _, tt := range tests {
+		t.Run(tt.tok, func(t *testing.T) {
+			cl, err := c.Introspect(context.Background(), tt.tok)
+			switch tt.tok {
+			case "good":
+				if err != nil || cl.String("sub") != "alice" {
+					t.Fatalf("claims %v, err %v", cl, err)
+				}
+				return
+			case "duplicate", "not-json":
+				if err == nil || errors.Is(err, token.ErrInvalid) {
+					t.Fatalf("a malformed IdP answer gave err %v: want a failure that is not the caller's fault", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || errors.Is(err, token.ErrInvalid) != tt.invalid {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestIntrospectionCache(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newIDP(t)
+	d.answers["good"] = answer(now, func(m map[string]any) { m["exp"] = now.Add(5 * time.Minute).Unix() })
+	c := client(d, &now, nil)
+	for i := 0; i < 5; i++ {
+		if _, err := c.Introspect(context.Background(), "good"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.calls.Load(); n != 1 {
+		t.Fatalf("5 uses cost %d introspection calls, want 1", n)
+	}
+	now = now.Add(61 * time.Second) // past introspection_cache_ttl
+	if _, err := c.Introspect(context.Background(), "good"); err != nil || d.calls.Load() != 2 {
+		t.Fatalf("after the cache TTL: err %v, calls %d, want a second call", err, d.calls.Load())
+	}
+	// Inactive answers are remembered briefly too.
+	for i := 0; i < 3; i++ {
+		_, _ = c.Introspect(context.Background(), "dead")
+	}
+	if n := d.calls.Load(); n != 3 {
+		t.Fatalf("3 uses of a dead token cost %d calls in total, want 3 (2 + 1)", n)
+	}
+}
+
+func TestIntrospectionCacheNamespaced(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newIDP(t)
+	d.answers["good"] = answer(now, nil)
+	shared := token.NewCache(100, 1<<20)
+	a := client(d, &now, func(c *Config) { c.Cache = shared })
+	b := client(d, &now, func(c *Config) { c.Cache = shared; c.Audiences = []string{"api://other"} })
+	if _, err := a.Introspect(context.Background(), "good"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Introspect(context.Background(), "good"); !errors.Is(err, token.ErrAudience) {
+		t.Fatalf("a route with another audience accepted a cached answer: %v", err)
+	}
+}
+
+func TestIntrospectionIdPFailures(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d := newIDP(t)
+	d.answers["good"] = answer(now, nil)
+	wrongCreds := client(d, &now, func(c *Config) { c.ClientSecret = "wrong" })
+	if _, err := wrongCreds.Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("wrong client credentials: err %v, want an IdP failure, not an invalid token", err)
+	}
+	d.status = 503
+	if _, err := client(d, &now, nil).Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("IdP 503: err %v", err)
+	}
+	d.Close()
+	if _, err := client(d, &now, nil).Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("IdP down: err %v", err)
+	}
+	noEndpoint := client(d, &now, func(c *Config) {
+		c.Endpoint = func(context.Context) (string, error) { return "", nil }
+	})
+	if _, err := noEndpoint.Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("no endpoint: err %v", err)
+	}
+}
