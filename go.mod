@@ -1,6 +1,6 @@
 module github.com/okta-oidc/okta-oidc
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/Kong/go-pdk v0.11.2

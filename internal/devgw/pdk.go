@@ -340,7 +340,237 @@ func phaseError(rq *request, allowed string) pdkResult {
 }
 
 // ---------------------------------------------------------------------------
+// argument helpers for the methods below: a nil *pdkResult means success,
+// anything else is the result to return as is.
+
+func failed(r pdkResult) *pdkResult { return &r }
+
+// requiredString decodes a String argument Kong requires: nil (an empty
+// string on the wire) throws nilMsg.
+func requiredString(args []byte, nilMsg string) (string, *pdkResult) {
+	v, ok := argString(args)
+	if !ok {
+		return "", failed(decodeFail("String"))
+	}
+	if v == nil {
+		return "", failed(throw("%s", nilMsg))
+	}
+	return v.(string), nil
+}
+
+// requiredKV decodes a KV whose key Kong requires: a nil key throws nilMsg.
+func requiredKV(args []byte, nilMsg string) (string, any, *pdkResult) {
+	k, v, ok := argKV(args)
+	if !ok {
+		return "", nil, failed(decodeFail("KV"))
+	}
+	if k == nil {
+		return "", nil, failed(throw("%s", nilMsg))
+	}
+	return k.(string), v, nil
+}
+
+// argMax decodes the optional max_<what> argument of get_query and
+// get_headers: nil means 100, otherwise 1 to 1000.
+func argMax(args []byte, what string) (int, *pdkResult) {
+	max, ok := argInt(args)
+	if !ok {
+		return 0, failed(decodeFail("Int"))
+	}
+	if max == nil {
+		return 100, nil
+	}
+	m := max.(float64)
+	if m < 1 {
+		return 0, failed(throw("max_%s must be >= 1", what))
+	}
+	if m > 1000 {
+		return 0, failed(throw("max_%s must be <= 1000", what))
+	}
+	return int(m), nil
+}
+
+// ---------------------------------------------------------------------------
+// Lua tables: kong.ctx.shared and ngx.ctx (kong.nginx.get_ctx/set_ctx)
+
+func ctxSharedTable(rq *request) map[string]any { return rq.ctxShared }
+func ngxCtxTable(rq *request) map[string]any    { return rq.ngxCtx }
+
+func pdkTableGet(table func(*request) map[string]any) pdkFunc {
+	return func(rq *request, args []byte) pdkResult {
+		k, ok := argString(args)
+		if !ok {
+			return decodeFail("String")
+		}
+		if k == nil {
+			return reply(luaToValue(nil))
+		}
+		return reply(luaToValue(table(rq)[k.(string)]))
+	}
+}
+
+func pdkTableSet(table func(*request) map[string]any) pdkFunc {
+	return func(rq *request, args []byte) pdkResult {
+		k, v, fail := requiredKV(args, "table index is nil")
+		if fail != nil {
+			return *fail
+		}
+		if v == nil {
+			delete(table(rq), k)
+		} else {
+			table(rq)[k] = v
+		}
+		return empty()
+	}
+}
+
+// ---------------------------------------------------------------------------
+// header setters: kong.response.* and kong.service.request.*
+
+// headerTarget is where a family of header setters writes. Both families
+// validate names and values alike (checks.validate_header); how the lines
+// are stored differs and is given by set, add and clear.
+type headerTarget struct {
+	clearNilMsg  string                                        // clear_header's error for a nil name
+	blankAsSpace bool                                          // set_header sends an empty value as " "
+	set          func(rq *request, name string, vals []string) // set_header, set_headers
+	add          func(rq *request, name string, vals []string) // add_header
+	clear        func(rq *request, name string)
+}
+
+// responseHeaders is ngx.header, as written by kong.response.*.
+var responseHeaders = headerTarget{
+	clearNilMsg: "header name must be a string",
+	set: func(rq *request, name string, vals []string) {
+		if isTransferEncoding(name) {
+			rq.g.log.warnf("[%s] manually setting Transfer-Encoding. Ignored.", rq.pluginName())
+			return
+		}
+		rq.resp.set(name, vals)
+	},
+	add: func(rq *request, name string, vals []string) {
+		for _, v := range vals {
+			rq.resp.add(name, v)
+		}
+	},
+	clear: func(rq *request, name string) { rq.resp.clear(name) },
+}
+
+// serviceRequestHeaders is the request sent upstream (ngx.req.set_header),
+// as written by kong.service.request.*; a Host header sets $upstream_host.
+var serviceRequestHeaders = headerTarget{
+	clearNilMsg:  "header must be a string",
+	blankAsSpace: true,
+	set: func(rq *request, name string, vals []string) {
+		rq.setUpstreamHostFrom(name, vals)
+		rq.hdrs.set(name, vals)
+	},
+	add: func(rq *request, name string, vals []string) {
+		rq.setUpstreamHostFrom(name, vals)
+		rq.hdrs.set(name, append(rq.hdrs.values(name), vals...))
+	},
+	clear: func(rq *request, name string) { rq.hdrs.clear(name) },
+}
+
+func (rq *request) setUpstreamHostFrom(name string, vals []string) {
+	if strings.EqualFold(name, "host") && len(vals) > 0 {
+		rq.upstreamHost = vals[0]
+	}
+}
+
+// headerArg decodes and validates the KV of set_header and add_header.
+func headerArg(args []byte) (string, []string, *pdkResult) {
+	name, v, fail := requiredKV(args, "header name must be a string")
+	if fail != nil {
+		return "", nil, fail
+	}
+	vals, bad := headerValues(name, v)
+	if bad != "" {
+		return "", nil, failed(throw("%s", bad))
+	}
+	return name, vals, nil
+}
+
+type headerField struct {
+	name string
+	vals []string
+}
+
+// headerTable validates a whole header table (set_headers, exit) before
+// anything is applied; the fields come back sorted by name.
+func headerTable(hs map[string]any) ([]headerField, string) {
+	var out []headerField
+	for _, k := range sortedKeys(hs) {
+		vals, bad := headerValues(k, hs[k])
+		if bad != "" {
+			return nil, bad
+		}
+		out = append(out, headerField{name: k, vals: vals})
+	}
+	return out, ""
+}
+
+func (t headerTarget) setHeader(rq *request, args []byte) pdkResult {
+	name, vals, fail := headerArg(args)
+	if fail != nil {
+		return *fail
+	}
+	if t.blankAsSpace {
+		for i, x := range vals {
+			if x == "" {
+				vals[i] = " "
+			}
+		}
+	}
+	t.set(rq, name, vals)
+	return empty()
+}
+
+func (t headerTarget) addHeader(rq *request, args []byte) pdkResult {
+	name, vals, fail := headerArg(args)
+	if fail != nil {
+		return *fail
+	}
+	t.add(rq, name, vals)
+	return empty()
+}
+
+func (t headerTarget) clearHeader(rq *request, args []byte) pdkResult {
+	name, fail := requiredString(args, t.clearNilMsg)
+	if fail != nil {
+		return *fail
+	}
+	t.clear(rq, name)
+	return empty()
+}
+
+func (t headerTarget) setHeaders(rq *request, args []byte) pdkResult {
+	var s structpb.Struct
+	if !decode(args, &s) {
+		return decodeFail("Struct")
+	}
+	fields, bad := headerTable(structToLua(&s))
+	if bad != "" {
+		return throw("%s", bad)
+	}
+	for _, f := range fields {
+		t.set(rq, f.name, f.vals)
+	}
+	return empty()
+}
+
+// ---------------------------------------------------------------------------
 // methods
+
+// Phases in which Kong allows the response getters; in access they throw.
+const (
+	responsePhases        = "header_filter, response, body_filter, log, error, admin_api"
+	serviceResponsePhases = "header_filter, response, body_filter, log"
+)
+
+func phaseOnly(allowed string) pdkFunc {
+	return func(rq *request, _ []byte) pdkResult { return phaseError(rq, allowed) }
+}
 
 var pdkMethods map[string]pdkFunc
 
@@ -354,31 +584,8 @@ func init() {
 		"kong.client.get_protocol":       pdkClientGetProtocol,
 
 		// kong.ctx.shared
-		"kong.ctx.shared.set": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("table index is nil")
-			}
-			if v == nil {
-				delete(rq.ctxShared, k.(string))
-			} else {
-				rq.ctxShared[k.(string)] = v
-			}
-			return empty()
-		},
-		"kong.ctx.shared.get": func(rq *request, args []byte) pdkResult {
-			k, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if k == nil {
-				return reply(luaToValue(nil))
-			}
-			return reply(luaToValue(rq.ctxShared[k.(string)]))
-		},
+		"kong.ctx.shared.set": pdkTableSet(ctxSharedTable),
+		"kong.ctx.shared.get": pdkTableGet(ctxSharedTable),
 
 		// kong.ip
 		"kong.ip.is_trusted": func(rq *request, args []byte) pdkResult {
@@ -401,14 +608,11 @@ func init() {
 
 		// kong.nginx
 		"kong.nginx.get_var": func(rq *request, args []byte) pdkResult {
-			n, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			n, fail := requiredString(args, "bad variable name")
+			if fail != nil {
+				return *fail
 			}
-			if n == nil {
-				return throw("bad variable name")
-			}
-			v, found := rq.nginxVar(n.(string))
+			v, found := rq.nginxVar(n)
 			if !found {
 				return empty()
 			}
@@ -419,31 +623,8 @@ func init() {
 		"kong.nginx.req_start_time": func(rq *request, _ []byte) pdkResult {
 			return wrapNumber(float64(rq.start.UnixMilli()) / 1000)
 		},
-		"kong.nginx.get_ctx": func(rq *request, args []byte) pdkResult {
-			k, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if k == nil {
-				return reply(luaToValue(nil))
-			}
-			return reply(luaToValue(rq.ngxCtx[k.(string)]))
-		},
-		"kong.nginx.set_ctx": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("table index is nil")
-			}
-			if v == nil {
-				delete(rq.ngxCtx, k.(string))
-			} else {
-				rq.ngxCtx[k.(string)] = v
-			}
-			return empty()
-		},
+		"kong.nginx.get_ctx": pdkTableGet(ngxCtxTable),
+		"kong.nginx.set_ctx": pdkTableSet(ngxCtxTable),
 
 		// kong.node
 		"kong.node.get_id": func(rq *request, _ []byte) pdkResult { return wrapString(rq.g.nodeID) },
@@ -463,13 +644,8 @@ func init() {
 		"kong.request.get_forwarded_host": func(rq *request, _ []byte) pdkResult {
 			if rq.trusted {
 				if v, ok := rq.hdrs.get("X-Forwarded-Host"); ok {
-					if i := strings.IndexByte(v, '@'); i >= 0 {
-						v = v[i+1:]
-					}
-					if i := strings.IndexByte(v, ':'); i >= 0 {
-						v = v[:i]
-					}
-					return wrapString(strings.ToLower(v))
+					host, _, _ := splitForwardedHost(v)
+					return wrapString(strings.ToLower(host))
 				}
 			}
 			return wrapString(rq.host)
@@ -482,11 +658,8 @@ func init() {
 					}
 				}
 				if v, ok := rq.hdrs.get("X-Forwarded-Host"); ok {
-					if i := strings.IndexByte(v, '@'); i >= 0 {
-						v = v[i+1:]
-					}
-					if i := strings.IndexByte(v, ':'); i >= 0 {
-						if p, ok := luaToNumber10(v[i+1:]); ok && p >= 1 && p <= 65535 {
+					if _, port, hasPort := splitForwardedHost(v); hasPort {
+						if p, ok := luaToNumber10(port); ok && p >= 1 && p <= 65535 {
 							return wrapInt(p)
 						}
 					}
@@ -502,65 +675,37 @@ func init() {
 		"kong.request.get_path_with_query": func(rq *request, _ []byte) pdkResult { return wrapString(rq.rawURI) },
 		"kong.request.get_raw_query":       func(rq *request, _ []byte) pdkResult { return wrapString(rq.args) },
 		"kong.request.get_query_arg": func(rq *request, args []byte) pdkResult {
-			n, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			n, fail := requiredString(args, "query argument name must be a string")
+			if fail != nil {
+				return *fail
 			}
-			if n == nil {
-				return throw("query argument name must be a string")
-			}
-			v := decodeArgs(rq.args, 100)[n.(string)]
+			v := decodeArgs(rq.args, 100)[n]
 			if l, ok := v.([]any); ok {
 				v = l[0]
 			}
 			return wrapString(v)
 		},
 		"kong.request.get_query": func(rq *request, args []byte) pdkResult {
-			max, ok := argInt(args)
-			if !ok {
-				return decodeFail("Int")
-			}
-			n := 100
-			if max != nil {
-				m := max.(float64)
-				if m < 1 {
-					return throw("max_args must be >= 1")
-				}
-				if m > 1000 {
-					return throw("max_args must be <= 1000")
-				}
-				n = int(m)
+			n, fail := argMax(args, "args")
+			if fail != nil {
+				return *fail
 			}
 			return reply(luaToStruct(decodeArgs(rq.args, n)))
 		},
 		"kong.request.get_header": func(rq *request, args []byte) pdkResult {
-			n, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			n, fail := requiredString(args, "header name must be a string")
+			if fail != nil {
+				return *fail
 			}
-			if n == nil {
-				return throw("header name must be a string")
-			}
-			if v, found := rq.hdrs.get(n.(string)); found {
+			if v, found := rq.hdrs.get(n); found {
 				return wrapString(v)
 			}
 			return empty()
 		},
 		"kong.request.get_headers": func(rq *request, args []byte) pdkResult {
-			max, ok := argInt(args)
-			if !ok {
-				return decodeFail("Int")
-			}
-			n := 100
-			if max != nil {
-				m := max.(float64)
-				if m < 1 {
-					return throw("max_headers must be >= 1")
-				}
-				if m > 1000 {
-					return throw("max_headers must be <= 1000")
-				}
-				n = int(m)
+			n, fail := argMax(args, "headers")
+			if fail != nil {
+				return *fail
 			}
 			return reply(luaToStruct(rq.hdrs.table(n)))
 		},
@@ -578,18 +723,10 @@ func init() {
 		},
 
 		// kong.response
-		"kong.response.get_status": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log, error, admin_api")
-		},
-		"kong.response.get_header": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log, error, admin_api")
-		},
-		"kong.response.get_headers": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log, error, admin_api")
-		},
-		"kong.response.get_source": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log, error, admin_api")
-		},
+		"kong.response.get_status":  phaseOnly(responsePhases),
+		"kong.response.get_header":  phaseOnly(responsePhases),
+		"kong.response.get_headers": phaseOnly(responsePhases),
+		"kong.response.get_source":  phaseOnly(responsePhases),
 		"kong.response.set_status": func(rq *request, args []byte) pdkResult {
 			st, ok := argInt(args)
 			if !ok {
@@ -603,76 +740,11 @@ func init() {
 			}
 			return empty() // ngx.status in access is overwritten by the upstream status or exit
 		},
-		"kong.response.set_header": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("header name must be a string")
-			}
-			vals, bad := headerValues(k.(string), v)
-			if bad != "" {
-				return throw("%s", bad)
-			}
-			if isTransferEncoding(k.(string)) {
-				rq.g.log.warnf("[%s] manually setting Transfer-Encoding. Ignored.", rq.pluginName())
-				return empty()
-			}
-			rq.resp.set(k.(string), vals)
-			return empty()
-		},
-		"kong.response.add_header": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("header name must be a string")
-			}
-			vals, bad := headerValues(k.(string), v)
-			if bad != "" {
-				return throw("%s", bad)
-			}
-			for _, x := range vals {
-				rq.resp.add(k.(string), x)
-			}
-			return empty()
-		},
-		"kong.response.clear_header": func(rq *request, args []byte) pdkResult {
-			n, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if n == nil {
-				return throw("header name must be a string")
-			}
-			rq.resp.clear(n.(string))
-			return empty()
-		},
-		"kong.response.set_headers": func(rq *request, args []byte) pdkResult {
-			var s structpb.Struct
-			if !decode(args, &s) {
-				return decodeFail("Struct")
-			}
-			hs := structToLua(&s)
-			names := sortedKeys(hs)
-			for _, k := range names {
-				if _, bad := headerValues(k, hs[k]); bad != "" {
-					return throw("%s", bad)
-				}
-			}
-			for _, k := range names {
-				vals, _ := headerValues(k, hs[k])
-				if isTransferEncoding(k) {
-					rq.g.log.warnf("[%s] manually setting Transfer-Encoding. Ignored.", rq.pluginName())
-					continue
-				}
-				rq.resp.set(k, vals)
-			}
-			return empty()
-		},
-		"kong.response.exit": pdkResponseExit,
+		"kong.response.set_header":   responseHeaders.setHeader,
+		"kong.response.add_header":   responseHeaders.addHeader,
+		"kong.response.clear_header": responseHeaders.clearHeader,
+		"kong.response.set_headers":  responseHeaders.setHeaders,
+		"kong.response.exit":         pdkResponseExit,
 
 		// kong.router
 		"kong.router.get_route":   pdkRouterGetRoute,
@@ -680,12 +752,8 @@ func init() {
 
 		// kong.service
 		"kong.service.set_upstream": func(rq *request, args []byte) pdkResult {
-			h, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if h == nil {
-				return throw("host must be a string")
+			if _, fail := requiredString(args, "host must be a string"); fail != nil {
+				return *fail
 			}
 			// kong-devgw has no upstream entities: Kong returns nil, "could not find an Upstream named ..."
 			return wrapBool(nil)
@@ -710,31 +778,25 @@ func init() {
 
 		// kong.service.request
 		"kong.service.request.set_scheme": func(rq *request, args []byte) pdkResult {
-			s, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if s == nil {
-				return throw("scheme must be a string")
+			s, fail := requiredString(args, "scheme must be a string")
+			if fail != nil {
+				return *fail
 			}
 			if s != "http" && s != "https" {
 				return throw("invalid scheme: %s", s)
 			}
-			rq.upstreamScheme = s.(string)
+			rq.upstreamScheme = s
 			return empty()
 		},
 		"kong.service.request.set_path": func(rq *request, args []byte) pdkResult {
-			p, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			p, fail := requiredString(args, "path must be a string")
+			if fail != nil {
+				return *fail
 			}
-			if p == nil {
-				return throw("path must be a string")
-			}
-			if !strings.HasPrefix(p.(string), "/") {
+			if !strings.HasPrefix(p, "/") {
 				return throw("path must start with /")
 			}
-			rq.upstreamURI = escapeURI(p.(string))
+			rq.upstreamURI = escapeURI(p)
 			return empty()
 		},
 		"kong.service.request.set_raw_query": func(rq *request, args []byte) pdkResult {
@@ -749,17 +811,14 @@ func init() {
 			return empty()
 		},
 		"kong.service.request.set_method": func(rq *request, args []byte) pdkResult {
-			m, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			m, fail := requiredString(args, "method must be a string")
+			if fail != nil {
+				return *fail
 			}
-			if m == nil {
-				return throw("method must be a string")
-			}
-			switch m.(string) {
+			switch m {
 			case "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "MKCOL", "COPY", "MOVE",
 				"PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE":
-				rq.upstreamMethod = m.(string)
+				rq.upstreamMethod = m
 				return empty()
 			}
 			return throw("invalid method: %s", m)
@@ -776,82 +835,10 @@ func init() {
 			rq.args = q
 			return empty()
 		},
-		"kong.service.request.set_header": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("header name must be a string")
-			}
-			name := k.(string)
-			vals, bad := headerValues(name, v)
-			if bad != "" {
-				return throw("%s", bad)
-			}
-			for i, x := range vals {
-				if x == "" {
-					vals[i] = " "
-				}
-			}
-			if strings.EqualFold(name, "host") && len(vals) > 0 {
-				rq.upstreamHost = vals[0]
-			}
-			rq.hdrs.set(name, vals)
-			return empty()
-		},
-		"kong.service.request.add_header": func(rq *request, args []byte) pdkResult {
-			k, v, ok := argKV(args)
-			if !ok {
-				return decodeFail("KV")
-			}
-			if k == nil {
-				return throw("header name must be a string")
-			}
-			name := k.(string)
-			vals, bad := headerValues(name, v)
-			if bad != "" {
-				return throw("%s", bad)
-			}
-			if strings.EqualFold(name, "host") && len(vals) > 0 {
-				rq.upstreamHost = vals[0]
-			}
-			existing := rq.hdrs.values(name)
-			rq.hdrs.set(name, append(existing, vals...))
-			return empty()
-		},
-		"kong.service.request.clear_header": func(rq *request, args []byte) pdkResult {
-			n, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			if n == nil {
-				return throw("header must be a string")
-			}
-			rq.hdrs.clear(n.(string))
-			return empty()
-		},
-		"kong.service.request.set_headers": func(rq *request, args []byte) pdkResult {
-			var s structpb.Struct
-			if !decode(args, &s) {
-				return decodeFail("Struct")
-			}
-			hs := structToLua(&s)
-			names := sortedKeys(hs)
-			for _, k := range names {
-				if _, bad := headerValues(k, hs[k]); bad != "" {
-					return throw("%s", bad)
-				}
-			}
-			for _, k := range names {
-				vals, _ := headerValues(k, hs[k])
-				if strings.EqualFold(k, "host") && len(vals) > 0 {
-					rq.upstreamHost = vals[0]
-				}
-				rq.hdrs.set(k, vals)
-			}
-			return empty()
-		},
+		"kong.service.request.set_header":   serviceRequestHeaders.setHeader,
+		"kong.service.request.add_header":   serviceRequestHeaders.addHeader,
+		"kong.service.request.clear_header": serviceRequestHeaders.clearHeader,
+		"kong.service.request.set_headers":  serviceRequestHeaders.setHeaders,
 		"kong.service.request.set_raw_body": func(rq *request, args []byte) pdkResult {
 			var b kpp.ByteString
 			if !decode(args, &b) {
@@ -866,17 +853,20 @@ func init() {
 		},
 
 		// kong.service.response (only after the response arrived)
-		"kong.service.response.get_status": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log")
-		},
-		"kong.service.response.get_header": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log")
-		},
-		"kong.service.response.get_headers": func(rq *request, _ []byte) pdkResult {
-			return phaseError(rq, "header_filter, response, body_filter, log")
-		},
-		"kong.service.response.get_raw_body": func(rq *request, _ []byte) pdkResult { return phaseError(rq, "response, body_filter") },
+		"kong.service.response.get_status":   phaseOnly(serviceResponsePhases),
+		"kong.service.response.get_header":   phaseOnly(serviceResponsePhases),
+		"kong.service.response.get_headers":  phaseOnly(serviceResponsePhases),
+		"kong.service.response.get_raw_body": phaseOnly("response, body_filter"),
 	}
+}
+
+// splitForwardedHost drops the userinfo of an X-Forwarded-Host value and
+// splits off its port.
+func splitForwardedHost(v string) (host, port string, hasPort bool) {
+	if i := strings.IndexByte(v, '@'); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.Cut(v, ":")
 }
 
 func isTransferEncoding(n string) bool {
@@ -1059,20 +1049,16 @@ func pdkResponseExit(rq *request, args []byte) pdkResult {
 		ex.body, ex.hasBody = append([]byte(nil), a.Body...), true
 	}
 	if a.Headers != nil {
-		hs := structToLua(a.Headers)
-		names := sortedKeys(hs)
-		for _, k := range names {
-			if _, bad := headerValues(k, hs[k]); bad != "" {
-				return throw("%s", bad)
-			}
+		fields, bad := headerTable(structToLua(a.Headers))
+		if bad != "" {
+			return throw("%s", bad)
 		}
-		for _, k := range names {
-			vals, _ := headerValues(k, hs[k])
-			for _, v := range vals {
-				ex.headers = append(ex.headers, hdr{name: k, value: v})
+		for _, f := range fields {
+			for _, v := range f.vals {
+				ex.headers = append(ex.headers, hdr{name: f.name, value: v})
 			}
-			if len(vals) == 0 {
-				ex.headers = append(ex.headers, hdr{name: k, value: "\x00clear"})
+			if len(f.vals) == 0 {
+				ex.headers = append(ex.headers, hdr{name: f.name, value: "\x00clear"})
 			}
 		}
 	}
