@@ -431,11 +431,12 @@ func pdkTableSet(table func(*request) map[string]any) pdkFunc {
 // validate names and values alike (checks.validate_header); how the lines
 // are stored differs and is given by set, add and clear.
 type headerTarget struct {
-	clearNilMsg  string                                        // clear_header's error for a nil name
-	blankAsSpace bool                                          // set_header sends an empty value as " "
-	set          func(rq *request, name string, vals []string) // set_header, set_headers
-	add          func(rq *request, name string, vals []string) // add_header
-	clear        func(rq *request, name string)
+	clearNilMsg  string // clear_header's error for a nil name
+	blankAsSpace bool   // set_header sends an empty value as " "
+
+	set   func(rq *request, name string, vals []string) // set_header, set_headers
+	add   func(rq *request, name string, vals []string) // add_header
+	clear func(rq *request, name string)                // clear_header
 }
 
 // responseHeaders is ngx.header, as written by kong.response.*.

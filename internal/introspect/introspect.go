@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -142,35 +141,14 @@ func (c *Client) check(cl token.Claims, now time.Time) error {
 	if iss, present := cl["iss"]; present && iss != c.cfg.Issuer {
 		return token.ErrIssuer
 	}
-	if len(c.cfg.Audiences) > 0 && !audience(cl["aud"], c.cfg.Audiences) {
+	if len(c.cfg.Audiences) > 0 && !token.AudienceMatches(cl["aud"], c.cfg.Audiences) {
 		return token.ErrAudience
 	}
-	if exp, ok, err := cl.Time("exp"); err != nil {
-		return fmt.Errorf("%w: %v", token.ErrClaims, err)
-	} else if ok && !now.Before(exp.Add(c.cfg.Leeway)) {
-		return token.ErrExpired
-	}
-	if nbf, ok, err := cl.Time("nbf"); err != nil {
-		return fmt.Errorf("%w: %v", token.ErrClaims, err)
-	} else if ok && now.Add(c.cfg.Leeway).Before(nbf) {
-		return token.ErrNotYet
+	if _, err := token.CheckTimes(cl, now, c.cfg.Leeway, false); err != nil {
+		return err
 	}
 	if tt, ok := cl["token_type"].(string); ok && strings.EqualFold(tt, "refresh_token") {
 		return fmt.Errorf("%w: a refresh token", token.ErrNotAccess)
 	}
 	return nil
-}
-
-func audience(aud any, want []string) bool {
-	switch a := aud.(type) {
-	case string:
-		return slices.Contains(want, a)
-	case []any:
-		for _, e := range a {
-			if s, ok := e.(string); ok && slices.Contains(want, s) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -220,25 +220,12 @@ func (v *Verifier) checkClaims(c Claims, now time.Time) (time.Time, error) {
 	if iss, ok := c["iss"].(string); !ok || iss != v.cfg.Issuer {
 		return zero, ErrIssuer
 	}
-	if len(v.cfg.Audiences) > 0 && !audienceMatches(c["aud"], v.cfg.Audiences) {
+	if len(v.cfg.Audiences) > 0 && !AudienceMatches(c["aud"], v.cfg.Audiences) {
 		return zero, ErrAudience
 	}
-	exp, ok, err := c.Time("exp")
-	if err != nil || !ok {
-		return zero, fmt.Errorf("%w: exp missing or not a number", ErrClaims)
-	}
-	if !now.Before(exp.Add(v.cfg.Leeway)) {
-		return zero, ErrExpired
-	}
-	if nbf, ok, err := c.Time("nbf"); err != nil {
-		return zero, fmt.Errorf("%w: %v", ErrClaims, err)
-	} else if ok && now.Add(v.cfg.Leeway).Before(nbf) {
-		return zero, ErrNotYet
-	}
-	if iat, ok, err := c.Time("iat"); err != nil {
-		return zero, fmt.Errorf("%w: %v", ErrClaims, err)
-	} else if ok && now.Add(v.cfg.Leeway).Before(iat) {
-		return zero, ErrNotYet
+	exp, err := CheckTimes(c, now, v.cfg.Leeway, true)
+	if err != nil {
+		return zero, err
 	}
 	if v.cfg.Kind == Access {
 		_, nonce := c["nonce"]
@@ -250,7 +237,32 @@ func (v *Verifier) checkClaims(c Claims, now time.Time) (time.Time, error) {
 	return exp, nil
 }
 
-func audienceMatches(aud any, want []string) bool {
+// CheckTimes checks exp, nbf and iat against now with one leeway. exp is
+// required when requireExp is set; each present claim must be a JSON number.
+// It returns exp (zero when absent).
+func CheckTimes(c Claims, now time.Time, leeway time.Duration, requireExp bool) (time.Time, error) {
+	exp, ok, err := c.Time("exp")
+	switch {
+	case err != nil || (!ok && requireExp):
+		return time.Time{}, fmt.Errorf("%w: exp missing or not a number", ErrClaims)
+	case ok && !now.Before(exp.Add(leeway)):
+		return time.Time{}, ErrExpired
+	}
+	for _, name := range []string{"nbf", "iat"} {
+		t, ok, err := c.Time(name)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: %v", ErrClaims, err)
+		}
+		if ok && now.Add(leeway).Before(t) {
+			return time.Time{}, ErrNotYet
+		}
+	}
+	return exp, nil
+}
+
+// AudienceMatches reports whether an aud claim (a string or an array of
+// strings) holds one of want.
+func AudienceMatches(aud any, want []string) bool {
 	switch a := aud.(type) {
 	case string:
 		return slices.Contains(want, a)
