@@ -2,6 +2,7 @@ package kongplugin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,6 +25,8 @@ import (
 	service_request "github.com/Kong/go-pdk/service/request"
 	service_response "github.com/Kong/go-pdk/service/response"
 	"github.com/Kong/go-pdk/test"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/gateway"
@@ -36,14 +39,24 @@ type counting struct {
 	*test.TestEnv
 	mu    sync.Mutex
 	calls []string
+	logs  []string // arguments of kong.log.* calls
 }
 
 func (c *counting) Handle(method string, args []byte) []byte {
 	c.mu.Lock()
 	c.calls = append(c.calls, method)
+	if strings.HasPrefix(method, "kong.log.") {
+		var l structpb.ListValue
+		if proto.Unmarshal(args, &l) == nil {
+			c.logs = append(c.logs, fmt.Sprint(l.AsSlice()...))
+		}
+	}
 	c.mu.Unlock()
 	return c.TestEnv.Handle(method, args)
 }
+
+// lastLogs holds the log lines of the last run.
+var lastLogs []string
 
 func run(t *testing.T, cfg *Config, req test.Request) (*test.TestEnv, []string) {
 	t.Helper()
@@ -63,6 +76,7 @@ func run(t *testing.T, cfg *Config, req test.Request) (*test.TestEnv, []string) 
 	cfg.Access(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	lastLogs = append([]string(nil), c.logs...)
 	return env, append([]string(nil), c.calls...)
 }
 
@@ -202,5 +216,39 @@ func TestCanonicalHeaders(t *testing.T) {
 	h := canonical(map[string][]string{"authorization": {"a"}, "x_authenticated_userid": {"b"}, "x-forwarded-for": {"1", "2"}})
 	if h.Get("Authorization") != "a" || h.Get("X-Authenticated-Userid") != "b" || len(h.Values("X-Forwarded-For")) != 2 {
 		t.Fatalf("canonical = %v", h)
+	}
+}
+
+// TestLogsNeverHoldTokensOrSecrets drives the paths that log (IdP down, bad
+// config) and checks that no token, cookie or secret reaches the log.
+func TestLogsNeverHoldTokensOrSecrets(t *testing.T) {
+	iss := testissuer.New(t)
+	tok := iss.Mint(t, iss.Claims(time.Now()))
+	iss.SetDown(true) // no keys can be had: 503 and a log line
+	cfg := bearerConfig(iss)
+	cfg.ClientSecret = sp("client-secret-value")
+	env, calls := run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{
+		"Authorization": {"Bearer " + tok}, "Cookie": {"okta_session=SESSIONVALUE"},
+	}})
+	if env.ClientRes.Status != 503 {
+		t.Fatalf("status = %d, want 503", env.ClientRes.Status)
+	}
+	if !strings.Contains(strings.Join(calls, ","), "kong.log.err") || len(lastLogs) == 0 {
+		t.Fatalf("the outage was not logged: %q", calls)
+	}
+	logs := append([]string(nil), lastLogs...)
+	bad := &Config{Issuer: sp("https://x.example/oauth2/default"), AuthMethods: []string{"session"},
+		SessionSecret: sp("too-short-secret"), ClientSecret: sp("client-secret-value")}
+	run(t, bad, test.Request{Method: "GET", Url: "http://gw.example/web"})
+	if len(lastLogs) == 0 {
+		t.Fatal("the bad config was not logged")
+	}
+	logs = append(logs, lastLogs...)
+	for _, line := range logs {
+		for _, secret := range []string{tok, strings.Split(tok, ".")[2], "SESSIONVALUE", "client-secret-value", "too-short-secret"} {
+			if strings.Contains(line, secret) {
+				t.Fatalf("log line leaks a secret: %s", line)
+			}
+		}
 	}
 }
