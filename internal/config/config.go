@@ -105,6 +105,7 @@ type Config struct {
 	LogoutRedirect   string
 	LoginTimeout     time.Duration
 	SSLVerify        bool
+	LogDenials       bool
 	Timeout          time.Duration
 	JWKSMinRefresh   time.Duration
 	IntrospectionTTL time.Duration
@@ -181,6 +182,7 @@ func Parse(raw *Raw) (*Config, error) {
 		LogoutPath:      str(raw.LogoutPath, "/logout"),
 		LogoutRedirect:  str(raw.LogoutRedirectURI, ""),
 		SSLVerify:       boolean(raw.SSLVerify, true),
+		LogDenials:      boolean(raw.LogDenials, false),
 		Cookie: Cookie{
 			Name:     str(raw.SessionCookieName, "okta_session"),
 			Path:     str(raw.SessionCookiePath, "/"),

@@ -57,7 +57,10 @@ type Raw struct {
 	LogoutRedirectURI      *string  `json:"logout_redirect_uri"`
 	LoginTimeout           *int     `json:"login_timeout"`
 
-	SSLVerify      *bool `json:"ssl_verify"`
+	SSLVerify *bool `json:"ssl_verify"`
+	// LogDenials logs every 400/401/403 with its reason at notice level
+	// (which claim held what; never tokens), to debug a policy.
+	LogDenials     *bool `json:"log_denials"`
 	Timeout        *int  `json:"timeout"`
 	JWKSMinRefresh *int  `json:"jwks_min_refresh_interval"`
 	// IntrospectionCacheTTL is the longest time, in seconds, an active

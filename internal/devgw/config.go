@@ -547,7 +547,7 @@ func parseDeclarative(file string, data []byte) (*declConfig, error) {
 		pe.Route, pe.Service = pp.route, pp.service
 		if pp.topLevel {
 			if ref, present := m["route"]; present && ref != nil {
-				pe.Route = resolveRouteRef(pp.c.at("route"), ref, routesByKey)
+				pe.Route = resolveRef(pp.c.at("route"), ref, routesByKey, "routes")
 			}
 			if ref, present := m["service"]; present && ref != nil {
 				pe.Service = resolveRef(pp.c.at("service"), ref, servicesByKey, "services")
@@ -607,7 +607,9 @@ func nameOr(name, id string) string {
 	return id
 }
 
-func resolveRef(c vctx, ref any, by map[string]*Service, what string) *Service {
+// resolveRef resolves a foreign key (an id or a name, or a record with
+// either) against the entities of kind what declared so far.
+func resolveRef[E any](c vctx, ref any, by map[string]*E, what string) *E {
 	key := ""
 	switch r := ref.(type) {
 	case string:
@@ -623,48 +625,57 @@ func resolveRef(c vctx, ref any, by map[string]*Service, what string) *Service {
 		c.fail("expected a primary key or endpoint key ('id' or 'name')")
 		return nil
 	}
-	s, ok := by[key]
+	e, ok := by[key]
 	if !ok {
 		c.fail(fmt.Sprintf("invalid reference '%s' (no such entry in '%s')", key, what))
 		return nil
 	}
-	return s
+	return e
 }
 
-func resolveRouteRef(c vctx, ref any, by map[string]*Route) *Route {
-	key := ""
-	switch r := ref.(type) {
-	case string:
-		key = r
-	case map[string]any:
-		if id, ok := r["id"].(string); ok {
-			key = id
-		} else if n, ok := r["name"].(string); ok {
-			key = n
-		}
-	}
-	if key == "" {
-		c.fail("expected a primary key or endpoint key ('id' or 'name')")
-		return nil
-	}
-	rt, ok := by[key]
+// getID reads an entity's optional "id" (a UUID, kept lower-case).
+func getID(c vctx, m map[string]any) string {
+	id, ok := getString(c, m, "id")
 	if !ok {
-		c.fail(fmt.Sprintf("invalid reference '%s' (no such entry in 'routes')", key))
-		return nil
+		return ""
 	}
-	return rt
+	if !isUUID(id) {
+		c.at("id").fail("expected a valid UUID")
+	}
+	return strings.ToLower(id)
+}
+
+// defaultID derives the id of an entity declared without one from its
+// name, or else from its place in the file.
+func defaultID(c vctx, entity, name string) string {
+	if name != "" {
+		return uuidV5(entity + ":" + name)
+	}
+	return uuidV5(fmt.Sprintf("%s:%v", entity, c.path))
+}
+
+// checkProtocol checks a service's protocol or one of a route's protocols.
+func checkProtocol(c vctx, proto string) {
+	switch proto {
+	case "http", "https":
+	case "grpc", "grpcs", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss":
+		c.fail("protocol '" + proto + "' is not supported by kong-devgw (only http and https)")
+	default:
+		c.fail("expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss")
+	}
+}
+
+// checkTimestamps checks the created_at and updated_at any entity may carry.
+func checkTimestamps(c vctx, m map[string]any) {
+	getInt(c, m, "created_at", 0, math.MaxInt64)
+	getInt(c, m, "updated_at", 0, math.MaxInt64)
 }
 
 func parseService(c vctx, m map[string]any, now int64) *Service {
 	checkUnknown(c, m, serviceKeys)
 	s := &Service{Protocol: "http", Port: 80, Retries: 5, ConnectTimeout: 60000, WriteTimeout: 60000,
 		ReadTimeout: 60000, Enabled: true, CreatedAt: now}
-	if id, ok := getString(c, m, "id"); ok {
-		if !isUUID(id) {
-			c.at("id").fail("expected a valid UUID")
-		}
-		s.ID = strings.ToLower(id)
-	}
+	s.ID = getID(c, m)
 	s.Name, _ = getString(c, m, "name")
 	if p, ok := getString(c, m, "protocol"); ok {
 		s.Protocol = p
@@ -719,21 +730,14 @@ func parseService(c vctx, m map[string]any, now int64) *Service {
 		s.TLSVerify = &b
 	}
 	getInt(c, m, "tls_verify_depth", 0, 64)
-	getInt(c, m, "created_at", 0, math.MaxInt64)
-	getInt(c, m, "updated_at", 0, math.MaxInt64)
+	checkTimestamps(c, m)
 	if v, ok := m["client_certificate"]; ok && v != nil {
 		c.at("client_certificate").fail("client certificates are not supported by kong-devgw")
 	}
 	if l, ok := getList(c, m, "ca_certificates"); ok && len(l) > 0 {
 		c.at("ca_certificates").fail("CA certificates are not supported by kong-devgw")
 	}
-	switch s.Protocol {
-	case "http", "https":
-	case "grpc", "grpcs", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss":
-		c.at("protocol").fail("protocol '" + s.Protocol + "' is not supported by kong-devgw (only http and https)")
-	default:
-		c.at("protocol").fail("expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss")
-	}
+	checkProtocol(c.at("protocol"), s.Protocol)
 	if s.Host == "" {
 		if _, bad := m["url"]; !bad {
 			c.at("host").fail("required field missing")
@@ -743,11 +747,7 @@ func parseService(c vctx, m map[string]any, now int64) *Service {
 		c.at("path").fail("should start with: /")
 	}
 	if s.ID == "" {
-		if s.Name != "" {
-			s.ID = uuidV5("services:" + s.Name)
-		} else {
-			s.ID = uuidV5(fmt.Sprintf("services:%v", c.path))
-		}
+		s.ID = defaultID(c, "services", s.Name)
 	}
 	return s
 }
@@ -756,23 +756,12 @@ func parseRoute(c vctx, m map[string]any, now int64) *Route {
 	checkUnknown(c, m, routeKeys)
 	r := &Route{Protocols: []string{"http", "https"}, StripPath: true, PathHandling: "v0",
 		HTTPSRedirect: 426, CreatedAt: now}
-	if id, ok := getString(c, m, "id"); ok {
-		if !isUUID(id) {
-			c.at("id").fail("expected a valid UUID")
-		}
-		r.ID = strings.ToLower(id)
-	}
+	r.ID = getID(c, m)
 	r.Name, _ = getString(c, m, "name")
 	if p, ok := getStringArray(c, m, "protocols"); ok {
 		r.Protocols = p
 		for i, proto := range p {
-			switch proto {
-			case "http", "https":
-			case "grpc", "grpcs", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss":
-				c.at("protocols", i+1).fail("protocol '" + proto + "' is not supported by kong-devgw (only http and https)")
-			default:
-				c.at("protocols", i+1).fail("expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss")
-			}
+			checkProtocol(c.at("protocols", i+1), proto)
 		}
 	}
 	if v, ok := getStringArray(c, m, "methods"); ok {
@@ -862,17 +851,12 @@ func parseRoute(c vctx, m map[string]any, now int64) *Route {
 		}
 	}
 	r.Tags, _ = getStringArray(c, m, "tags")
-	getInt(c, m, "created_at", 0, math.MaxInt64)
-	getInt(c, m, "updated_at", 0, math.MaxInt64)
+	checkTimestamps(c, m)
 	if len(r.Methods) == 0 && len(r.Hosts) == 0 && len(r.Paths) == 0 && len(r.Headers) == 0 {
 		c.entityFail("must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http' or 'https'")
 	}
 	if r.ID == "" {
-		if r.Name != "" {
-			r.ID = uuidV5("routes:" + r.Name)
-		} else {
-			r.ID = uuidV5(fmt.Sprintf("routes:%v", c.path))
-		}
+		r.ID = defaultID(c, "routes", r.Name)
 	}
 	return r
 }
@@ -880,12 +864,7 @@ func parseRoute(c vctx, m map[string]any, now int64) *Route {
 func parsePlugin(c vctx, m map[string]any) *pluginEntity {
 	checkUnknown(c, m, pluginKeys)
 	p := &pluginEntity{Enabled: true, Protocols: []string{"grpc", "grpcs", "http", "https"}}
-	if id, ok := getString(c, m, "id"); ok {
-		if !isUUID(id) {
-			c.at("id").fail("expected a valid UUID")
-		}
-		p.ID = strings.ToLower(id)
-	}
+	p.ID = getID(c, m)
 	name, ok := getString(c, m, "name")
 	if !ok {
 		if _, present := m["name"]; !present {
@@ -907,8 +886,7 @@ func parsePlugin(c vctx, m map[string]any) *pluginEntity {
 		p.Protocols = v
 	}
 	getStringArray(c, m, "tags")
-	getInt(c, m, "created_at", 0, math.MaxInt64)
-	getInt(c, m, "updated_at", 0, math.MaxInt64)
+	checkTimestamps(c, m)
 	if v, ok := m["consumer"]; ok && v != nil {
 		c.at("consumer").fail("consumer-scoped plugins are not supported by kong-devgw")
 	}

@@ -74,6 +74,8 @@ type Decision struct {
 	Subject string
 	// Err is the cause, for logs only; never sent to the client.
 	Err error
+	// Detail explains a 403 for operators (which claim held what); logs only.
+	Detail string
 }
 
 var (

@@ -297,7 +297,15 @@ func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header, w
 		d.Header[k] = append(d.Header[k], v...)
 	}
 	d.Subject = claims.String("sub")
+	d.Detail = strings.TrimPrefix(explainRule("groups", claims, e.cfg.Groups)+explainRule("; scopes", claims, e.cfg.ScopesRule), "; ")
 	return d, true
+}
+
+func explainRule(label string, claims token.Claims, r config.Rule) string {
+	if why := policy.Explain(claims, r); why != "" {
+		return label + ": " + why
+	}
+	return ""
 }
 
 // pass builds the pass Decision: identity headers are always set from the

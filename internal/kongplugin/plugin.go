@@ -101,15 +101,19 @@ func (c *Config) Access(kong *pdk.PDK) {
 		Method: once(kong.Request.GetMethod),
 		Target: once(kong.Request.GetPathWithQuery),
 	}
-	apply(kong, b.engine.Decide(ctx, req))
+	apply(kong, b.engine.Decide(ctx, req), cfg.LogDenials)
 }
 
 // apply carries out d: at most one call to set the upstream headers, one to
-// set the query, one to add response headers; or one exit.
-func apply(kong *pdk.PDK, d gateway.Decision) {
+// set the query, one to add response headers; or one exit. 5xx answers are
+// logged; denials only with log_denials (each log line is a PDK call).
+func apply(kong *pdk.PDK, d gateway.Decision, logDenials bool) {
 	if d.Action == gateway.Respond {
-		if d.Status >= 500 && d.Err != nil {
+		switch {
+		case d.Status >= 500 && d.Err != nil:
 			_ = kong.Log.Err(fmt.Sprintf("okta-oidc: %s: %v", d.Reason, d.Err))
+		case logDenials && (d.Status == 400 || d.Status == 401 || d.Status == 403):
+			_ = kong.Log.Notice(denialLine(d))
 		}
 		kong.Response.Exit(d.Status, d.Body, d.Header)
 		return // nothing may follow an exit
@@ -132,6 +136,23 @@ func apply(kong *pdk.PDK, d gateway.Decision) {
 			return
 		}
 	}
+}
+
+// denialLine describes a denial for operators. It never holds a token: the
+// causes are the token package's fixed reasons and policy.Explain's claim
+// summary.
+func denialLine(d gateway.Decision) string {
+	line := fmt.Sprintf("okta-oidc: %d %s", d.Status, d.Reason)
+	if d.Subject != "" {
+		line += fmt.Sprintf(" sub=%q", d.Subject)
+	}
+	if d.Detail != "" {
+		line += ": " + d.Detail
+	}
+	if d.Err != nil {
+		line += ": " + d.Err.Error()
+	}
+	return line
 }
 
 func exitInternal(kong *pdk.PDK, err error) {

@@ -252,3 +252,30 @@ func TestLogsNeverHoldTokensOrSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestLogDenialsExplainsThePolicy(t *testing.T) {
+	iss := testissuer.New(t)
+	c := iss.Claims(time.Now())
+	c["groups"] = []string{"everyone"}
+	tok := iss.Mint(t, c)
+	cfg := bearerConfig(iss)
+	cfg.LogDenials = bp(true)
+	env, calls := run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{"Authorization": {"Bearer " + tok}}})
+	if env.ClientRes.Status != 403 {
+		t.Fatalf("status = %d", env.ClientRes.Status)
+	}
+	if strings.Join(calls, ",") != "kong.request.get_headers,kong.log.notice,kong.response.exit" {
+		t.Fatalf("calls = %q", calls)
+	}
+	want := `okta-oidc: 403 forbidden sub="alice@example.com": groups: claim groups holds ["everyone"]; needs one of ["kong_group"]`
+	if len(lastLogs) != 1 || lastLogs[0] != want {
+		t.Fatalf("log = %q, want %q", lastLogs, want)
+	}
+	// An expired token: the reason, never the token.
+	c = iss.Claims(time.Now().Add(-2 * time.Hour))
+	tok = iss.Mint(t, c)
+	run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{"Authorization": {"Bearer " + tok}}})
+	if len(lastLogs) != 1 || !strings.Contains(lastLogs[0], "401 invalid_token") || !strings.Contains(lastLogs[0], "expired") || strings.Contains(lastLogs[0], tok[:20]) {
+		t.Fatalf("log = %q", lastLogs)
+	}
+}

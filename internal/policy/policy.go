@@ -6,6 +6,7 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -115,4 +116,31 @@ func HeaderValue(v any) (string, bool) {
 		}
 	}
 	return s, true
+}
+
+// Explain says why claims do not satisfy r, for operators' logs: which claim
+// path was read, what it held, and what was needed. It returns "" when the
+// rule holds.
+func Explain(claims map[string]any, r config.Rule) string {
+	if Holds(claims, r) {
+		return ""
+	}
+	need := make([]string, len(r.Required))
+	for i, req := range r.Required {
+		need[i] = strings.Join(req, " ")
+	}
+	want := fmt.Sprintf("needs one of %q", need)
+	v, ok := Lookup(claims, r.Claim)
+	if !ok {
+		return fmt.Sprintf("claim %s is absent; %s", r.Claim, want)
+	}
+	have, ok := Values(v)
+	if !ok {
+		return fmt.Sprintf("claim %s is a %T, not a string or a list of strings; %s", r.Claim, v, want)
+	}
+	const most = 20
+	if len(have) > most {
+		have = append(have[:most:most], fmt.Sprintf("... %d more", len(have)-most))
+	}
+	return fmt.Sprintf("claim %s holds %q; %s", r.Claim, have, want)
 }

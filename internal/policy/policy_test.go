@@ -203,3 +203,21 @@ func FuzzHeaderValue(f *testing.F) {
 		}
 	})
 }
+
+func TestExplain(t *testing.T) {
+	rule := config.Rule{Claim: config.Claim{"groups"}, Required: []config.Requirement{{"kong_group"}, {"admins", "ops"}}}
+	tests := []struct {
+		claims map[string]any
+		want   string
+	}{
+		{map[string]any{"groups": []any{"kong_group"}}, ""},
+		{map[string]any{}, `claim groups is absent; needs one of ["kong_group" "admins ops"]`},
+		{map[string]any{"groups": []any{"everyone"}}, `claim groups holds ["everyone"]; needs one of ["kong_group" "admins ops"]`},
+		{map[string]any{"groups": map[string]any{}}, `claim groups is a map[string]interface {}, not a string or a list of strings; needs one of ["kong_group" "admins ops"]`},
+	}
+	for _, tt := range tests {
+		if got := Explain(tt.claims, rule); got != tt.want {
+			t.Errorf("Explain(%v) = %q, want %q", tt.claims, got, tt.want)
+		}
+	}
+}
