@@ -35,8 +35,9 @@ integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 e2e: ## the headless Chromium suite (screenshots in artifacts/e2e)
 	$(GO) test -count=1 -v ./test/e2e/...
 
-bench: ## benchmarks (token verification cold vs cached, decisions)
+bench: ## benchmarks (token verification cold vs cached, decisions; then the whole path through the dev gateway)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -run '^$$' -bench Gateway -benchtime 2000x ./test/integration
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $${FUZZTIME:-20s} ./internal/token

@@ -62,7 +62,7 @@ func browserHeaders() http.Header {
 }
 
 // clientCredentials gets an access token from a provider's token endpoint.
-func clientCredentials(t *testing.T, issuer, id, secret, scope, resource string) string {
+func clientCredentials(t testing.TB, issuer, id, secret, scope, resource string) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scope != "" {

@@ -28,7 +28,7 @@ func s256(v string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func m2mToken(t *testing.T) string {
+func m2mToken(t testing.TB) string {
 	return clientCredentials(t, env.issuer, idp.M2MClientID, idp.M2MClientSecret, "kong.read kong.write", "")
 }
 
