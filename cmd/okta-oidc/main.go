@@ -4,6 +4,7 @@
 //
 //	okta-oidc -dump              print the plugin info Kong reads
 //	okta-oidc -validate kong.yml check every okta-oidc entry of a declarative config
+//	okta-oidc -lua-schema        print schema.lua for Konnect / hybrid control planes
 //	okta-oidc -kong-prefix DIR   serve on DIR/okta-oidc.socket (default /usr/local/kong)
 package main
 
@@ -22,10 +23,14 @@ import (
 func main() {
 	validate := flag.String("validate", "", "check the okta-oidc entries of a declarative kong.yml and exit")
 	version := flag.Bool("version", false, "print the version and exit")
+	luaSchema := flag.Bool("lua-schema", false, "print the schema as a Kong Lua schema.lua (for Konnect and hybrid control planes) and exit")
 	flag.Parse()
 	switch {
 	case *version:
 		fmt.Println("okta-oidc", kongplugin.Version)
+		return
+	case *luaSchema:
+		fmt.Print(config.LuaSchema("okta-oidc"))
 		return
 	case *validate != "":
 		os.Exit(runValidate(*validate))
