@@ -152,62 +152,45 @@ func (c *Config) upstream(kong *pdk.PDK) {
 func (c *Config) echo(kong *pdk.PDK) {
 	info := map[string]any{}
 	errs := []string{}
-	keep := func(name string, v any, err error) {
-		info[name] = v
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+	// keep(name)(getter()) records a getter's value and error under name.
+	keep := func(name string) func(any, error) {
+		return func(v any, err error) {
+			info[name] = v
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+			}
 		}
 	}
 	max := c.MaxHeaders
 	if max == 0 {
 		max = -1
 	}
-	h, err := kong.Request.GetHeaders(max)
-	keep("headers", h, err)
-	v, err := kong.Request.GetHeader("X_Test-Header")
-	keep("header", v, err)
-	v, err = kong.Request.GetHeader("x-does-not-exist")
-	keep("missing_header", v, err)
-	v, err = kong.Request.GetPath()
-	keep("path", v, err)
-	v, err = kong.Request.GetPathWithQuery()
-	keep("path_with_query", v, err)
-	v, err = kong.Request.GetRawQuery()
-	keep("raw_query", v, err)
-	q, err := kong.Request.GetQuery(-1)
-	keep("query", q, err)
-	v, err = kong.Request.GetQueryArg("a")
-	keep("query_arg_a", v, err)
-	v, err = kong.Request.GetScheme()
-	keep("scheme", v, err)
-	v, err = kong.Request.GetHost()
-	keep("host", v, err)
-	p, err := kong.Request.GetPort()
-	keep("port", p, err)
-	v, err = kong.Request.GetMethod()
-	keep("method", v, err)
-	v, err = kong.Request.GetForwardedScheme()
-	keep("forwarded_scheme", v, err)
-	v, err = kong.Request.GetForwardedHost()
-	keep("forwarded_host", v, err)
-	p, err = kong.Request.GetForwardedPort()
-	keep("forwarded_port", p, err)
-	hv, err := kong.Request.GetHttpVersion()
-	keep("http_version", hv, err)
-	v, err = kong.Client.GetIp()
-	keep("client_ip", v, err)
-	v, err = kong.Client.GetForwardedIp()
-	keep("forwarded_ip", v, err)
+	keep("headers")(kong.Request.GetHeaders(max))
+	keep("header")(kong.Request.GetHeader("X_Test-Header"))
+	keep("missing_header")(kong.Request.GetHeader("x-does-not-exist"))
+	keep("path")(kong.Request.GetPath())
+	keep("path_with_query")(kong.Request.GetPathWithQuery())
+	keep("raw_query")(kong.Request.GetRawQuery())
+	keep("query")(kong.Request.GetQuery(-1))
+	keep("query_arg_a")(kong.Request.GetQueryArg("a"))
+	keep("scheme")(kong.Request.GetScheme())
+	keep("host")(kong.Request.GetHost())
+	keep("port")(kong.Request.GetPort())
+	keep("method")(kong.Request.GetMethod())
+	keep("forwarded_scheme")(kong.Request.GetForwardedScheme())
+	keep("forwarded_host")(kong.Request.GetForwardedHost())
+	keep("forwarded_port")(kong.Request.GetForwardedPort())
+	keep("http_version")(kong.Request.GetHttpVersion())
+	keep("client_ip")(kong.Client.GetIp())
+	keep("forwarded_ip")(kong.Client.GetForwardedIp())
 	body, err := kong.Request.GetRawBody()
-	keep("raw_body", string(body), err)
-	v, err = kong.Nginx.GetVar("request_uri")
-	keep("var_request_uri", v, err)
-	v, err = kong.Nginx.GetVar("upstream_uri")
-	keep("var_upstream_uri", v, err)
+	keep("raw_body")(string(body), err)
+	keep("var_request_uri")(kong.Nginx.GetVar("request_uri"))
+	keep("var_upstream_uri")(kong.Nginx.GetVar("upstream_uri"))
 	r, err := kong.Router.GetRoute()
-	keep("route_name", r.Name, err)
+	keep("route_name")(r.Name, err)
 	s, err := kong.Router.GetService()
-	keep("service_name", s.Name, err)
+	keep("service_name")(s.Name, err)
 	info["config"] = c.raw
 	info["errors"] = errs
 	b, _ := json.Marshal(info)
