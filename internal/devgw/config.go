@@ -277,13 +277,8 @@ func getBool(c vctx, m map[string]any, k string) (bool, bool) {
 }
 
 func getStringArray(c vctx, m map[string]any, k string) ([]string, bool) {
-	v, ok := m[k]
-	if !ok || v == nil {
-		return nil, false
-	}
-	list, ok := asSequence(v)
+	list, ok := getList(c, m, k)
 	if !ok {
-		c.at(k).fail("expected an array")
 		return nil, false
 	}
 	out := []string{}

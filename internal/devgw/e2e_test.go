@@ -110,21 +110,9 @@ func startE2E(t *testing.T, workers int, trusted []string, yml func(up string) s
 	e := &e2eEnv{log: &syncBuffer{}, prefix: shortTempDir(t), up: newUpstream(t)}
 	e.events = filepath.Join(e.prefix, "events.jsonl")
 	e.cfg = filepath.Join(e.prefix, "kong.yml")
-	if err := os.WriteFile(e.cfg, []byte(yml(e.up.srv.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gw, err := Start(Options{ConfigPath: e.cfg, Listen: "127.0.0.1:0", Prefix: e.prefix, Workers: workers,
-		TrustedIPs: trusted, Log: e.log, LogLevel: "debug", Env: pluginEnv(bin, e.prefix, "bundled,devgw-test"), BinDir: e.prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.gw = gw
-	t.Cleanup(func() {
-		gw.Close()
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", e.log.String())
-		}
-	})
+	writeTestFile(t, e.cfg, yml(e.up.srv.URL))
+	e.gw = startGateway(t, Options{ConfigPath: e.cfg, Listen: "127.0.0.1:0", Prefix: e.prefix, Workers: workers,
+		TrustedIPs: trusted, LogLevel: "debug", Env: pluginEnv(bin, e.prefix, "bundled,devgw-test"), BinDir: e.prefix}, e.log)
 	waitReady(t, e)
 	return e
 }
@@ -143,27 +131,6 @@ func waitReady(t *testing.T, e *e2eEnv) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("plugin server never listened on %s", sock)
-}
-
-func do(t *testing.T, method, url string, hdr http.Header, host string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	if host != "" {
-		req.Host = host
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
 }
 
 type startEvent struct {
@@ -357,7 +324,7 @@ func TestE2E(t *testing.T) {
 		if _, ok := got.Headers["x_underscore"]; ok {
 			t.Errorf("headers with underscores must be dropped like nginx does")
 		}
-		checks := []struct{ name, got, want string }{
+		checkAll(t, []check{
 			{"get_header(X_Test-Header)", got.Header, "hi"},
 			{"missing header", got.MissingHeader, ""},
 			{"path", got.Path, "/echo/a/b"},
@@ -381,12 +348,7 @@ func TestE2E(t *testing.T) {
 			{"errors", strings.Join(got.Errors, ";"), ""},
 			{"Server", resp.Header.Get("Server"), serverHeader},
 			{"Content-Type", resp.Header.Get("Content-Type"), "application/json"},
-		}
-		for _, c := range checks {
-			if c.got != c.want {
-				t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
-			}
-		}
+		})
 		if resp.Header.Get("X-Kong-Response-Latency") == "" || len(resp.Header.Get("X-Kong-Request-Id")) != 32 {
 			t.Errorf("kong headers missing: %v", resp.Header)
 		}
@@ -413,15 +375,7 @@ func TestE2E(t *testing.T) {
 	t.Run("exit reaches the client with Kong's headers", func(t *testing.T) {
 		hits := e.up.hits.Load()
 		resp, body := do(t, "GET", e.gw.URL()+"/exit", nil, "")
-		if resp.StatusCode != 418 || body != "short and stout" {
-			t.Fatalf("%d %q", resp.StatusCode, body)
-		}
-		if v := resp.Header.Values("X-Exit"); strings.Join(v, ",") != "a,b" {
-			t.Errorf("X-Exit = %v", v)
-		}
-		if _, ok := resp.Header["Content-Type"]; ok {
-			t.Errorf("Content-Type added: %v", resp.Header)
-		}
+		checkExit(t, resp, body, 418, "short and stout", "X-Exit", "a,b")
 		if resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) || resp.Header.Get("Server") != serverHeader ||
 			resp.Header.Get("X-Kong-Response-Latency") == "" || len(resp.Header.Get("X-Kong-Request-Id")) != 32 ||
 			resp.Header.Get("Via") != "" {
@@ -440,7 +394,7 @@ func TestE2E(t *testing.T) {
 		}
 		up := e.up.lastRequest()
 		upHost := strings.TrimPrefix(e.up.srv.URL, "http://")
-		checks := []struct{ name, got, want string }{
+		checkAll(t, []check{
 			{"path", up.URL.Path, "/base/sub"},
 			{"query", up.URL.RawQuery, "q=1"},
 			{"Host", up.Host, upHost},
@@ -464,12 +418,7 @@ func TestE2E(t *testing.T) {
 			{"X-Resp-Added", resp.Header.Get("X-Resp-Added"), "a1"},
 			{"X-Upstream", resp.Header.Get("X-Upstream"), "yes"},
 			{"X-Kong-Response-Latency", resp.Header.Get("X-Kong-Response-Latency"), ""},
-		}
-		for _, c := range checks {
-			if c.got != c.want {
-				t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
-			}
-		}
+		})
 		for _, h := range []string{"X-Kong-Upstream-Latency", "X-Kong-Proxy-Latency"} {
 			if _, err := strconv.Atoi(resp.Header.Get(h)); err != nil {
 				t.Errorf("%s = %q", h, resp.Header.Get(h))
@@ -565,11 +514,15 @@ func TestE2E(t *testing.T) {
 
 	t.Run("one StartInstance per worker per config, again after reload", func(t *testing.T) {
 		pe := pluginFor("echo")
-		for i := 0; i < 4; i++ {
-			if resp, body := do(t, "GET", e.gw.URL()+"/echo", nil, ""); resp.StatusCode != 200 {
-				t.Fatalf("%d %s", resp.StatusCode, body)
+		echo4 := func() {
+			t.Helper()
+			for i := 0; i < 4; i++ {
+				if resp, body := do(t, "GET", e.gw.URL()+"/echo", nil, ""); resp.StatusCode != 200 {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
 			}
 		}
+		echo4()
 		starts := func() []float64 {
 			var seqs []float64
 			for _, ev := range readEvents(t, e.events) {
@@ -586,11 +539,7 @@ func TestE2E(t *testing.T) {
 		if err := e.gw.Reload(); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 4; i++ {
-			if resp, body := do(t, "GET", e.gw.URL()+"/echo", nil, ""); resp.StatusCode != 200 {
-				t.Fatalf("%d %s", resp.StatusCode, body)
-			}
-		}
+		echo4()
 		after := starts()
 		if len(after) != 4 || after[2] <= before[1] || after[3] <= before[1] {
 			t.Fatalf("after reload seqs %v, want two more with higher __seq__", after)
@@ -602,7 +551,7 @@ func TestE2E(t *testing.T) {
 
 func TestE2ETrustedIPs(t *testing.T) {
 	e := startE2E(t, 1, []string{"127.0.0.0/8"}, func(up string) string {
-		return fmt.Sprintf("_format_version: \"3.0\"\nservices:\n- name: up\n  url: %s\n  routes:\n  - name: echo\n    paths: [/echo]\n    plugins:\n    - name: devgw-test\n      config: {mode: echo}\n", up)
+		return oneRouteConfig("up", up, "echo", "devgw-test", "{mode: echo}")
 	})
 	hdr := http.Header{"X-Forwarded-Host": {"user@Public.Example:8443"}, "X-Forwarded-Proto": {"HTTPS"}, "X-Real-IP": {"203.0.113.7"}}
 	_, body := do(t, "GET", e.gw.URL()+"/echo", hdr, "")
@@ -624,7 +573,7 @@ func TestE2ETrustedIPs(t *testing.T) {
 
 func TestE2EPluginServerRestart(t *testing.T) {
 	e := startE2E(t, 2, nil, func(up string) string {
-		return fmt.Sprintf("_format_version: \"3.0\"\nservices:\n- name: up\n  url: %s\n  routes:\n  - name: p\n    paths: [/p]\n    plugins:\n    - name: devgw-test\n      config: {mode: panic}\n", up)
+		return oneRouteConfig("up", up, "p", "devgw-test", "{mode: panic}")
 	})
 	url := e.gw.URL() + "/p"
 	oks := int64(0)
@@ -690,13 +639,11 @@ func TestE2EStartupChecks(t *testing.T) {
 	dir := shortTempDir(t)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeTestFile(t, p, content)
 		return p
 	}
 	plugin := func(config string) string {
-		return "_format_version: \"3.0\"\nservices:\n- name: s\n  url: http://127.0.0.1:9\n  routes:\n  - name: r\n    paths: [/r]\n    plugins:\n    - name: devgw-test\n      config: " + config + "\n"
+		return oneRouteConfig("s", "http://127.0.0.1:9", "r", "devgw-test", config)
 	}
 	badPrio := write("prio.json", `{"Protocol":"ProtoBuf:1","Plugins":[{"Name":"devgw-test","Phases":["access"],"Version":"1.0.0","Priority":"high","Schema":{"name":"x","fields":[{"config":{"type":"record","fields":[]}}]}}]}`)
 	badVer := write("ver.json", `{"Protocol":"ProtoBuf:1","Plugins":[{"Name":"devgw-test","Phases":["access"],"Version":"1.0.0.1","Priority":5,"Schema":{"name":"x","fields":[{"config":{"type":"record","fields":[]}}]}}]}`)

@@ -1,10 +1,8 @@
 package devgw
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,35 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// shortTempDir keeps unix socket paths short.
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "dgw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 type fakeCall struct {
 	kind     string // start, close, event
@@ -211,63 +180,20 @@ func startFake(t *testing.T, workers, retries int, setup func(f *fakeServer)) *f
 	}))
 	t.Cleanup(e.upstream.Close)
 	dump := filepath.Join(dir, "dump.json")
-	if err := os.WriteFile(dump, []byte(fakeDump), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dump, fakeDump)
 	e.cfgPath = filepath.Join(dir, "kong.yml")
-	yml := fmt.Sprintf(`_format_version: "3.0"
-services:
-- name: up
-  url: %s
-  routes:
-  - name: r
-    paths: [/r]
-    plugins:
-    - name: fake
-      config: {mode: x}
-`, e.upstream.URL)
-	if err := os.WriteFile(e.cfgPath, []byte(yml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, e.cfgPath, oneRouteConfig("up", e.upstream.URL, "r", "fake", "{mode: x}"))
 	e.fake = newFakeServer(t, filepath.Join(dir, "fake.socket"))
 	if setup != nil {
 		setup(e.fake)
 	}
-	gw, err := Start(Options{
+	e.gw = startGateway(t, Options{
 		ConfigPath: e.cfgPath, Listen: "127.0.0.1:0", Prefix: dir, Workers: workers,
-		MaxEventRetries: retries, Log: e.log, LogLevel: "debug", Timeout: 5 * time.Second, BinDir: dir,
+		MaxEventRetries: retries, LogLevel: "debug", Timeout: 5 * time.Second, BinDir: dir,
 		Env: []string{"KONG_PLUGINS=bundled,fake", "KONG_PLUGINSERVER_NAMES=Fake",
 			"KONG_PLUGINSERVER_FAKE_QUERY_CMD=cat " + dump},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		gw.Close()
-		if t.Failed() {
-			t.Logf("gateway log:\n%s", e.log.String())
-		}
-	})
-	e.gw = gw
+	}, e.log)
 	return e
-}
-
-func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
 }
 
 // perInstance groups the calls by instance id (== __seq__, so per worker).
@@ -345,7 +271,7 @@ func TestRPCBridgeLoop(t *testing.T) {
 			{"kong.ctx.shared.get", &kpp.String{V: "nothing"}},
 		}
 	})
-	resp, body := get(t, e.gw.URL()+"/r/a/../b", map[string]string{"X-Foo": "bar"})
+	resp, body := get(t, e.gw.URL()+"/r/a/../b", http.Header{"X-Foo": {"bar"}})
 	if resp.StatusCode != 200 || body != "upstream /b" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
@@ -482,15 +408,7 @@ func TestRPCExitIsNeverAnswered(t *testing.T) {
 		f.steps = []pdkStep{{"kong.response.exit", &kpp.ExitArgs{Status: 403, Body: []byte("denied"), Headers: hs}}}
 	})
 	resp, body := get(t, e.gw.URL()+"/r", nil)
-	if resp.StatusCode != 403 || body != "denied" {
-		t.Fatalf("%d %q", resp.StatusCode, body)
-	}
-	if got := resp.Header.Values("X-Deny"); strings.Join(got, ",") != "1,2" {
-		t.Errorf("X-Deny = %v", got)
-	}
-	if _, ok := resp.Header["Content-Type"]; ok {
-		t.Errorf("Content-Type must not be added: %v", resp.Header)
-	}
+	checkExit(t, resp, body, 403, "denied", "X-Deny", "1,2")
 	_, replies := e.fake.settled(1)
 	if len(replies) != 1 || !replies[0].noReply {
 		t.Errorf("exit must get no reply frame (connection closed after the response): %+v", replies)
