@@ -30,8 +30,8 @@ var (
 // leeway and short-lived access tokens, so that renewal and expiry can be
 // watched in seconds.
 const (
-	accessTTL   = 4 * time.Second
-	idleTimeout = 10 // seconds
+	accessTTL   = 6 * time.Second
+	idleTimeout = 12 // seconds
 )
 
 func TestMain(m *testing.M) {
