@@ -150,7 +150,7 @@ func TestExpiredTokenRefused(t *testing.T) {
 		}
 	}
 	time.Sleep(idp.DefaultShortTTL + 1500*time.Millisecond)
-	resp, body = get(t, "/strict/anything", bearer(tok))
+	resp, body := get(t, "/strict/anything", bearer(tok))
 	mustStatus(t, resp, body, 401)
 	if !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
