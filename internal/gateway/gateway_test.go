@@ -881,3 +881,25 @@ func TestOpaqueTokenOnBearerOnlyRoute(t *testing.T) {
 		t.Fatalf("WWW-Authenticate = %q", d.Header.Get("WWW-Authenticate"))
 	}
 }
+
+func TestRefreshDuringOutageKeepsTheSession(t *testing.T) {
+	e := newEnv(t, nil)
+	state, nonce, challenge, cookie := e.startLogin("/web/")
+	e.serveTokens("c0de", challenge, func() idpAnswer {
+		return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", 5*time.Minute, "kong_group"), refresh: "rt"}
+	})
+	h := browser()
+	h.Set("Cookie", cookie)
+	d := e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil))
+	wantStatus(t, d, 302)
+	set := d.Header.Values("Set-Cookie")
+	e.clock.Add(6 * time.Minute)
+	e.iss.Close() // the IdP is gone: the refresh cannot be made
+	d = e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+	wantStatus(t, d, http.StatusServiceUnavailable)
+	for _, c := range d.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "okta_session=") {
+			t.Fatalf("the session was dropped during an outage: %s", c)
+		}
+	}
+}

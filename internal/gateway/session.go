@@ -51,8 +51,15 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 			return Decision{}, false
 		}
 		renewed, c, rerr := e.refresh(ctx, s)
-		if rerr != nil {
-			return Decision{Err: rerr}, false
+		var refused *oauth2.RetrieveError
+		switch {
+		case rerr == nil:
+		case errors.As(rerr, &refused) || errors.Is(rerr, token.ErrInvalid):
+			return Decision{Err: rerr}, false // the IdP said no: log in again
+		default:
+			// The IdP could not be reached: keep the session for later
+			// rather than throwing the user back to a login that fails too.
+			return unavailable(rerr), true
 		}
 		s, claims = renewed, c
 		s.LastSeen = now
