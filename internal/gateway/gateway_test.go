@@ -475,9 +475,19 @@ func cookieHeader(setCookies []string, extra ...string) http.Header {
 
 func (e *env) login(sub string, groups ...string) []string {
 	e.t.Helper()
+	set, _ := e.loginTTL(time.Hour, sub, groups...)
+	return set
+}
+
+// loginTTL logs sub in with access tokens living ttl and returns the
+// callback's Set-Cookie values and a count of token endpoint calls.
+func (e *env) loginTTL(ttl time.Duration, sub string, groups ...string) ([]string, *int) {
+	e.t.Helper()
 	state, nonce, challenge, cookie := e.startLogin("/web/page?x=1")
+	calls := new(int)
 	e.serveTokens("c0de", challenge, func() idpAnswer {
-		return idpAnswer{idClaims: e.idClaims(nonce, sub, groups...), atClaims: e.atClaims(sub, time.Hour, groups...), refresh: "rt-1"}
+		*calls++
+		return idpAnswer{idClaims: e.idClaims(nonce, sub, groups...), atClaims: e.atClaims(sub, ttl, groups...), refresh: "rt-1"}
 	})
 	h := browser()
 	h.Set("Cookie", cookie)
@@ -486,7 +496,7 @@ func (e *env) login(sub string, groups ...string) []string {
 	if d.Header.Get("Location") != "/web/page?x=1" {
 		e.t.Fatalf("callback sent the browser to %q", d.Header.Get("Location"))
 	}
-	return d.Header.Values("Set-Cookie")
+	return d.Header.Values("Set-Cookie"), calls
 }
 
 func TestLoginThenSession(t *testing.T) {
@@ -665,22 +675,12 @@ func TestSessionTimeouts(t *testing.T) {
 
 func TestExpiredAccessTokenIsRefreshed(t *testing.T) {
 	e := newEnv(t, nil)
-	state, nonce, challenge, cookie := e.startLogin("/web/")
-	calls := 0
-	e.serveTokens("c0de", challenge, func() idpAnswer {
-		calls++
-		return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", 5*time.Minute, "kong_group"), refresh: "rt"}
-	})
-	h := browser()
-	h.Set("Cookie", cookie)
-	d := e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil))
-	wantStatus(t, d, 302)
-	set := d.Header.Values("Set-Cookie")
+	set, calls := e.loginTTL(5*time.Minute, "alice", "kong_group")
 	e.clock.Add(6 * time.Minute) // access token expired (leeway 30 s)
-	d = e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+	d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
 	wantPass(t, d)
-	if calls != 2 || len(d.Header.Values("Set-Cookie")) == 0 {
-		t.Fatalf("token endpoint calls = %d, Set-Cookie = %q: want a refresh and a renewed cookie", calls, d.Header.Values("Set-Cookie"))
+	if *calls != 2 || len(d.Header.Values("Set-Cookie")) == 0 {
+		t.Fatalf("token endpoint calls = %d, Set-Cookie = %q: want a refresh and a renewed cookie", *calls, d.Header.Values("Set-Cookie"))
 	}
 	// Refresh fails: the browser goes back to login, an API client gets 401.
 	e.clock.Add(6 * time.Minute)
@@ -884,18 +884,10 @@ func TestOpaqueTokenOnBearerOnlyRoute(t *testing.T) {
 
 func TestRefreshDuringOutageKeepsTheSession(t *testing.T) {
 	e := newEnv(t, nil)
-	state, nonce, challenge, cookie := e.startLogin("/web/")
-	e.serveTokens("c0de", challenge, func() idpAnswer {
-		return idpAnswer{idClaims: e.idClaims(nonce, "alice", "kong_group"), atClaims: e.atClaims("alice", 5*time.Minute, "kong_group"), refresh: "rt"}
-	})
-	h := browser()
-	h.Set("Cookie", cookie)
-	d := e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil))
-	wantStatus(t, d, 302)
-	set := d.Header.Values("Set-Cookie")
+	set, _ := e.loginTTL(5*time.Minute, "alice", "kong_group")
 	e.clock.Add(6 * time.Minute)
 	e.iss.Close() // the IdP is gone: the refresh cannot be made
-	d = e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+	d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
 	wantStatus(t, d, http.StatusServiceUnavailable)
 	for _, c := range d.Header.Values("Set-Cookie") {
 		if strings.HasPrefix(c, "okta_session=") {
