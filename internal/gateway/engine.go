@@ -254,9 +254,7 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		if errors.Is(err, token.ErrInvalid) {
 			return unauthorized(ReasonTokenInvalid, "invalid_token", err)
 		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, issuer.ErrUnavailable) {
-			return unavailable(err)
-		}
+		// The IdP (keys, introspection) could not answer: never a pass.
 		return unavailable(err)
 	}
 	if d, denied := e.deny(r, claims, nil, nil); denied {
