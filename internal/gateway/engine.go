@@ -45,8 +45,6 @@ type Engine struct {
 	rand   io.Reader
 	replay *ReplayCache
 	attrs  session.Attributes
-	// names of every cookie the plugin owns, for hide_credentials
-	loginPrefix string
 }
 
 var (
@@ -97,7 +95,6 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			Path: cfg.Cookie.Path, Domain: cfg.Cookie.Domain, Secure: cfg.Cookie.Secure,
 			HTTPOnly: cfg.Cookie.HTTPOnly, SameSite: cfg.Cookie.SameSite,
 		},
-		loginPrefix: cfg.Cookie.Name + "_login_",
 	}
 	if cfg.Has(config.MethodIntrospection) {
 		iss := d.Issuer
@@ -340,42 +337,45 @@ func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHea
 }
 
 // strippedCookies removes the plugin's cookies (session, its chunks, login
-// states, and with hide_credentials the bearer cookie) from Cookie headers.
-// changed is false when there was nothing to remove.
+// states, and with hide_credentials the bearer cookie) from Cookie headers;
+// session chunks are named by the session package's own rule. changed is
+// false when there was nothing to remove.
 func (e *Engine) strippedCookies(headers []string) (kept []string, changed bool) {
+	jar := session.ParseCookieHeader(headers)
+	owned := map[string]bool{}
+	for _, n := range session.ClearCookies(e.cfg.Cookie.Name, jar) {
+		owned[n] = true
+	}
+	// Every name in the login-state namespace goes, not only well-formed
+	// ones: the upstream has no business with any of them.
+	for n := range jar {
+		if strings.HasPrefix(n, e.cfg.Cookie.Name+"_login_") {
+			owned[n] = true
+		}
+	}
+	if e.cfg.HideCredentials && e.cfg.TokenParams[config.ParamCookie] {
+		if _, ok := jar[e.cfg.TokenCookieName]; ok {
+			owned[e.cfg.TokenCookieName] = true
+		}
+	}
+	if len(owned) == 0 {
+		return nil, false
+	}
 	var parts []string
 	for _, line := range headers {
 		for _, part := range strings.Split(line, ";") {
 			p := strings.TrimSpace(part)
-			if p == "" {
-				continue
-			}
 			name, _, _ := strings.Cut(p, "=")
-			if e.ownsCookie(strings.TrimSpace(name)) {
-				changed = true
+			if p == "" || owned[strings.TrimSpace(name)] {
 				continue
 			}
 			parts = append(parts, p)
 		}
 	}
-	if !changed {
-		return nil, false
-	}
 	if len(parts) == 0 {
 		return []string{}, true
 	}
 	return []string{strings.Join(parts, "; ")}, true
-}
-
-func (e *Engine) ownsCookie(name string) bool {
-	base := e.cfg.Cookie.Name
-	if name == base || strings.HasPrefix(name, e.loginPrefix) {
-		return true
-	}
-	if rest, ok := strings.CutPrefix(name, base+"_"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
-		return true
-	}
-	return e.cfg.HideCredentials && e.cfg.TokenParams[config.ParamCookie] && name == e.cfg.TokenCookieName
 }
 
 // unauthenticated answers a request without usable credentials.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -103,12 +102,7 @@ func (e *Engine) startLogin(r *Request, target string, setCookies []string) Deci
 	for _, c := range setCookies {
 		d.Header.Add("Set-Cookie", c)
 	}
-	var stale []string
-	for n := range session.ParseCookieHeader(r.Header.Values("Cookie")) {
-		if strings.HasPrefix(n, e.loginPrefix) {
-			stale = append(stale, n)
-		}
-	}
+	stale := session.LoginCookieNames(e.cfg.Cookie.Name, session.ParseCookieHeader(r.Header.Values("Cookie")))
 	if len(stale) >= maxLoginCookies {
 		for _, n := range stale {
 			d.Header.Add("Set-Cookie", session.SetCookie(n, "", e.loginAttrs(), -1))
