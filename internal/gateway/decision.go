@@ -41,7 +41,6 @@ const (
 	ReasonNoCredentials  Reason = "no_credentials"
 	ReasonBadRequest     Reason = "invalid_request"
 	ReasonTokenInvalid   Reason = "invalid_token"
-	ReasonSessionInvalid Reason = "invalid_session"
 	ReasonForbidden      Reason = "forbidden"
 	ReasonLogin          Reason = "login_required"
 	ReasonCallback       Reason = "callback"

@@ -79,7 +79,15 @@ type Issuer struct {
 	keysErr      error
 
 	fetches atomic.Int64
+	id      uint64
 }
+
+var lastID atomic.Uint64
+
+// CacheID names this Issuer uniquely in the process, so that caches of
+// verified tokens never share entries between two Issuers (say one with TLS
+// verification and one without).
+func (i *Issuer) CacheID() string { return strconv.FormatUint(i.id, 10) }
 
 // New returns an Issuer for url. Most callers want Shared.
 func New(url string, o Options) *Issuer {
@@ -92,11 +100,8 @@ func New(url string, o Options) *Issuer {
 	if o.MinRefresh <= 0 {
 		o.MinRefresh = 30 * time.Second
 	}
-	return &Issuer{url: url, client: o.Client, minRefresh: o.MinRefresh, now: o.Now}
+	return &Issuer{url: url, client: o.Client, minRefresh: o.MinRefresh, now: o.Now, id: lastID.Add(1)}
 }
-
-// URL returns the issuer identifier.
-func (i *Issuer) URL() string { return i.url }
 
 // JWKSFetches counts the JWKS fetches started so far.
 func (i *Issuer) JWKSFetches() int64 { return i.fetches.Load() }

@@ -646,7 +646,7 @@ func TestSharedRegistry(t *testing.T) {
 	s2 := s
 	s2.Insecure = true
 	c := Shared(s2)
-	if a != b || a == c || a.URL() != s.URL || a.minRefresh != time.Minute {
+	if a != b || a == c || a.url != s.URL || a.minRefresh != time.Minute || a.CacheID() == c.CacheID() {
 		t.Fatal("registry does not key issuers by their settings")
 	}
 }

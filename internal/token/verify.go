@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -109,19 +108,15 @@ func NewVerifier(keys KeySource, cfg Config) *Verifier {
 // sourceID names the key source in the cache namespace: two verifiers that
 // share a Cache but not their keys (the same issuer fetched once with
 // ssl_verify off and once with it on) must not answer for each other. A
-// pointer-shaped source is named by its address, which stays its own while
-// the Verifier holds it; any other gets a name of its own, never shared.
+// source that names itself (issuer.Issuer does) is shared by every verifier
+// using it; any other gets a random name of its own, never shared.
 func sourceID(ks KeySource) string {
-	rv := reflect.ValueOf(ks)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
-		if !rv.IsNil() {
-			return fmt.Sprintf("%T@%#x", ks, rv.Pointer())
-		}
+	if n, ok := ks.(interface{ CacheID() string }); ok {
+		return "id:" + n.CacheID()
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%T#%x", ks, b)
+	return fmt.Sprintf("rand:%x", b)
 }
 
 // forbiddenHeaders name keys inside the token; the key always comes from the
