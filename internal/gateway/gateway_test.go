@@ -227,7 +227,12 @@ func TestClaimHeaderInjectionRefused(t *testing.T) {
 
 func TestBrowserWithoutSessionRedirectsToLogin(t *testing.T) {
 	e := newEnv(t, nil)
-	d := e.decide(request("GET", "/web/page?x=1", browser(), nil))
+	h := browser()
+	// redirect_uri comes from the config, never from these.
+	h.Set("Host", "evil.example")
+	h.Set("X-Forwarded-Host", "evil.example")
+	h.Set("X-Forwarded-Proto", "http")
+	d := e.decide(request("GET", "/web/page?x=1", h, nil))
 	wantStatus(t, d, http.StatusFound)
 	loc, err := url.Parse(d.Header.Get("Location"))
 	if err != nil {
