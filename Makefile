@@ -6,7 +6,7 @@ SHELL   := bash
 .SHELLFLAGS := -o pipefail -ec
 STACK_PKGS := ./test/integration/... ./test/e2e/...
 
-.PHONY: help build test unit integration e2e bench fuzz vet deps demo clean
+.PHONY: help build test unit integration e2e bench fuzz fuzz-brief vet deps demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -21,7 +21,7 @@ deps: ## install the test provider's npm packages (needs node and npm)
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: vet unit ## everything CI runs: unit, fuzz seeds, integration (dev gateway + provider + httpbin) and browser e2e
+test: vet unit fuzz-brief ## everything CI runs: unit, every fuzz target briefly, integration (dev gateway + provider + httpbin) and browser e2e
 	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS)|^\s+\S+_test.go'
 	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed"
 
@@ -39,10 +39,18 @@ bench: ## benchmarks (token verification cold vs cached, decisions; then the who
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) test -run '^$$' -bench Gateway -benchtime 2000x ./test/integration
 
-fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $${FUZZTIME:-20s} ./internal/token
-	$(GO) test -run '^$$' -fuzz FuzzOpen$$ -fuzztime $${FUZZTIME:-20s} ./internal/session
-	$(GO) test -run '^$$' -fuzz FuzzSanitize -fuzztime $${FUZZTIME:-20s} ./internal/returnto
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	@mkdir -p $(BIN); n=0; for pkg in $$($(GO) list ./internal/... ./cmd/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$f ($$pkg, $${FUZZTIME:-20s})"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$pkg >$(BIN)/fuzz-$$f.log 2>&1 \
+	      || { cat $(BIN)/fuzz-$$f.log; exit 1; }; n=$$((n+1)); \
+	  done; \
+	done; echo "fuzz: $$n targets ran without a failure"
+
+fuzz-brief: ## every fuzz target for a few seconds (what make test and CI run)
+	@mkdir -p $(BIN)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME:-3s}
 
 demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C stops)
 	$(GO) run ./test/stack/cmd/demo
