@@ -186,6 +186,9 @@ func TestVerify(t *testing.T) {
 		{name: "b64 false without crit (go-jose honours it)", want: ErrHeader, tok: func(t *testing.T) string {
 			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","b64":false}`), mustJSON(t, base))
 		}},
+		{name: "b64 spelled with escapes", want: ErrHeader, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","\u0062\u0036\u0034":true}`), mustJSON(t, base))
+		}},
 		{name: "zip", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"zip": "DEF"})},
 		{name: "enc", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"enc": "A256GCM"})},
 		{name: "cty JWT (nested token)", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"cty": "JWT"})},
