@@ -298,8 +298,8 @@ func (i *Issuer) loadKeys(ctx context.Context) (map[string]jose.JSONWebKey, time
 	return keys, cacheTTL(resp.Header.Get("Cache-Control"), i.minRefresh), nil
 }
 
-// ParseKeys parses a JWKS document and keeps the public signature keys,
-// indexed by kid. It fails when none is left.
+// ParseKeys parses a JWKS document and keeps the public signature keys that
+// pass StrongKey, indexed by kid. It fails when none is left.
 func ParseKeys(body []byte) (map[string]jose.JSONWebKey, error) {
 	var raw struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -317,8 +317,8 @@ func ParseKeys(body []byte) (map[string]jose.JSONWebKey, error) {
 		if !k.Valid() || !k.IsPublic() || (k.Use != "" && k.Use != "sig") {
 			continue
 		}
-		if _, symmetric := k.Key.([]byte); symmetric {
-			continue
+		if !StrongKey(k.Key) {
+			continue // symmetric, RSA under 2048 bits, unusual curve
 		}
 		if _, dup := keys[k.KeyID]; dup || dups[k.KeyID] {
 			delete(keys, k.KeyID) // ambiguous: use none of them

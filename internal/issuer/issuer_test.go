@@ -3,6 +3,10 @@ package issuer
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
@@ -441,6 +445,20 @@ func TestParseKeys(t *testing.T) {
 		b, _ := j.MarshalJSON()
 		return string(b)
 	}
+	weak := rsaKey(t, "weak", 1024)
+	weak2047 := rsaKey(t, "weak2047", 2047)
+	p384 := ecKey(t, "p384", elliptic.P384(), jose.ES384)
+	p521 := ecKey(t, "p521", elliptic.P521(), jose.ES512)
+	_, edPriv, _ := ed25519.GenerateKey(crand.Reader)
+	ed := testissuer.Key{ID: "ed", Alg: jose.EdDSA, Priv: edPriv}
+	// withE spells k's public JWK with another exponent
+	withE := func(k testissuer.Key, e string) string {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(pub(k)), &m)
+		m["e"] = e
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
 	cases := []struct {
 		name string
 		body string
@@ -455,6 +473,15 @@ func TestParseKeys(t *testing.T) {
 		{"private key skipped", `{"keys":[` + private(r2) + `,` + pub(e1) + `]}`, []string{"e1"}},
 		{"encryption key skipped", `{"keys":[` + enc(r2) + `,` + pub(e1) + `]}`, []string{"e1"}},
 		{"unsupported key skipped", `{"keys":[{"kty":"XYZ","kid":"x"},` + pub(e1) + `]}`, []string{"e1"}},
+		{"RSA 1024 skipped", `{"keys":[` + pub(weak) + `,` + pub(r2) + `]}`, []string{"r2"}},
+		{"RSA 2047 skipped", `{"keys":[` + pub(weak2047) + `,` + pub(r2) + `]}`, []string{"r2"}},
+		{"only RSA 1024", `{"keys":[` + pub(weak) + `]}`, nil},
+		{"RSA exponent 1 skipped", `{"keys":[` + withE(r1, "AQ") + `,` + pub(e1) + `]}`, []string{"e1"}},
+		{"RSA even exponent skipped", `{"keys":[` + withE(r1, "AQAA") + `,` + pub(e1) + `]}`, []string{"e1"}},
+		{"EC secp256k1 skipped", `{"keys":[{"kty":"EC","crv":"secp256k1","kid":"k","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"},` + pub(e1) + `]}`, []string{"e1"}},
+		{"EC P-384 and P-521 kept", `{"keys":[` + pub(p384) + `,` + pub(p521) + `]}`, []string{"p384", "p521"}},
+		{"Ed25519 kept", `{"keys":[` + pub(ed) + `]}`, []string{"ed"}},
+		{"symmetric with use sig and alg skipped", `{"keys":[{"kty":"oct","kid":"s","use":"sig","alg":"HS256","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"},` + pub(e1) + `]}`, []string{"e1"}},
 		{"empty", `{"keys":[]}`, nil},
 		{"no keys member", `{}`, nil},
 		{"not JSON", `nope`, nil},
@@ -488,6 +515,24 @@ func TestParseKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+func rsaKey(t testing.TB, kid string, bits int) testissuer.Key {
+	t.Helper()
+	k, err := rsa.GenerateKey(crand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testissuer.Key{ID: kid, Alg: jose.RS256, Priv: k}
+}
+
+func ecKey(t testing.TB, kid string, c elliptic.Curve, alg jose.SignatureAlgorithm) testissuer.Key {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(c, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testissuer.Key{ID: kid, Alg: alg, Priv: k}
 }
 
 func sorted(s []string) []string {

@@ -3,12 +3,15 @@ package token
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/okta-oidc/okta-oidc/internal/testissuer"
@@ -16,16 +19,26 @@ import (
 
 // FuzzVerify: no input panics, every refusal is ErrInvalid (the IdP is up),
 // and nothing verifies but the genuine token itself (not even another
-// spelling of it).
+// spelling of it), whether an audience is configured or not. The JWKS also
+// publishes a 1024-bit key, which must never verify anything.
 func FuzzVerify(f *testing.F) {
 	e := newEnv(f)
-	e.ti.SetKeys(e.rsa)
+	wk, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		f.Fatal(err)
+	}
+	weak := testissuer.Key{ID: "weak", Alg: jose.RS256, Priv: wk}
+	e.ti.SetKeys(e.rsa, weak)
 	cfg := e.config()
 	cfg.Algs = []string{"RS256", "ES256"}
 	v := NewVerifier(e.iss, cfg)
+	cfg.Audiences = nil
+	noAud := NewVerifier(e.iss, cfg)
 	genuine := testissuer.Sign(f, e.rsa, e.claims(), nil)
-	if _, err := v.Verify(context.Background(), genuine); err != nil {
-		f.Fatalf("genuine token: %v", err)
+	for _, v := range []*Verifier{v, noAud} {
+		if _, err := v.Verify(context.Background(), genuine); err != nil {
+			f.Fatalf("genuine token: %v", err)
+		}
 	}
 	parts := strings.Split(genuine, ".")
 	f.Add(genuine)
@@ -40,18 +53,27 @@ func FuzzVerify(f *testing.F) {
 	f.Add(hmacToken(f, map[string]any{"alg": "HS256", "kid": "k1"}, e.claims(), []byte("k")))
 	f.Add(testissuer.Sign(f, e.rsa, with(e.claims(), "exp", t0.Unix()-3600), nil))
 	f.Add(`{"payload":"e30","protected":"eyJhbGciOiJSUzI1NiJ9","signature":""}`)
+	f.Add(testissuer.Sign(f, weak, e.claims(), nil))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.claims(), "cnf", map[string]any{"jkt": "x"}), nil))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.claims(), "cid", nil, "nonce", "n"), nil))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.claims(), "cid", nil, "aud", "other-client"), nil)) // another app's ID token
+	for _, h := range []map[jose.HeaderKey]any{{"b64": true}, {"zip": "DEF"}, {"cty": "JWT"}, {"enc": "A128GCM"}, {"typ": "logout+jwt"}} {
+		f.Add(testissuer.Sign(f, e.rsa, e.claims(), h))
+	}
 	f.Add("..")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := v.Verify(context.Background(), s)
-		if err == nil {
-			if s != genuine {
-				t.Fatalf("verified a token that is not the genuine one: %q -> %v", s, c)
+		for _, v := range []*Verifier{v, noAud} {
+			c, err := v.Verify(context.Background(), s)
+			if err == nil {
+				if s != genuine {
+					t.Fatalf("verified a token that is not the genuine one: %q -> %v", s, c)
+				}
+				continue
 			}
-			return
-		}
-		if !errors.Is(err, ErrInvalid) {
-			t.Fatalf("err %v is not ErrInvalid", err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err %v is not ErrInvalid", err)
+			}
 		}
 	})
 }

@@ -39,6 +39,8 @@ var (
 	ErrNotYet     = fmt.Errorf("%w: not valid yet", ErrInvalid)
 	ErrClaims     = fmt.Errorf("%w: bad claims", ErrInvalid)
 	ErrNotAccess  = fmt.Errorf("%w: not an access token", ErrInvalid)
+	ErrBound      = fmt.Errorf("%w: sender-constrained (cnf), not a bearer token", ErrInvalid)
+	ErrWeakKey    = fmt.Errorf("%w: signing key too weak", ErrInvalid)
 	ErrNonce      = fmt.Errorf("%w: nonce mismatch", ErrInvalid)
 	ErrAuthorized = fmt.Errorf("%w: azp mismatch", ErrInvalid)
 )
@@ -53,11 +55,16 @@ type KeySource interface {
 type Kind int
 
 const (
-	// Access tokens are API credentials: an ID token (nonce or at_hash
-	// present) is refused.
+	// Access tokens are API credentials presented as Bearer tokens: an
+	// ID token (nonce or at_hash present) is refused, so is a
+	// sender-constrained token (cnf present, RFC 9449 and 8705) and one
+	// whose typ names another kind of JWT. Without configured audiences
+	// the token must also show it is an access token: a cid claim (Okta)
+	// or typ at+jwt (RFC 9068) or application/okta-internal-at+jwt.
 	Access Kind = iota
-	// ID tokens come back from login: nonce must match and azp, when
-	// present, must be the client.
+	// ID tokens come back from login: nonce must match; azp, when
+	// present, must be the client, and must be present when aud holds
+	// several audiences (OIDC Core 3.1.3.7).
 	ID
 )
 
@@ -119,9 +126,12 @@ func sourceID(ks KeySource) string {
 	return fmt.Sprintf("rand:%x", b)
 }
 
-// forbiddenHeaders name keys inside the token; the key always comes from the
-// issuer's JWKS instead.
-var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit"}
+// forbiddenHeaders are refused in the protected header: those naming a key
+// inside the token (the key always comes from the issuer's JWKS instead),
+// crit (no extension is understood), b64 (go-jose honours it even without
+// crit, RFC 7797), and zip, enc, cty, which belong to JWE or nested tokens
+// and never to a plain signed access or ID token.
+var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc", "cty"}
 
 // Verify checks raw and returns its claims. Errors wrap ErrInvalid when the
 // token is bad, or the KeySource's error when the key could not be had.
@@ -153,8 +163,12 @@ func (v *Verifier) VerifyID(ctx context.Context, raw, nonce, clientID string) (C
 	if n, _ := c["nonce"].(string); nonce == "" || n != nonce {
 		return nil, ErrNonce
 	}
-	if azp, present := c["azp"]; present && azp != clientID {
+	azp, present := c["azp"]
+	if present && azp != clientID {
 		return nil, ErrAuthorized
+	}
+	if aud, _ := c["aud"].([]any); len(aud) > 1 && !present {
+		return nil, fmt.Errorf("%w: several audiences and no azp", ErrAuthorized)
 	}
 	return c, nil
 }
@@ -181,6 +195,10 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claim
 	if _, present := header["kid"]; present && !isString {
 		return nil, zero, ErrMalformed
 	}
+	typ, isString := header["typ"].(string)
+	if _, present := header["typ"]; present && !isString {
+		return nil, zero, ErrMalformed
+	}
 	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, zero, ErrMalformed
@@ -195,6 +213,9 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claim
 	if jwk.Algorithm != "" && jwk.Algorithm != alg {
 		return nil, zero, ErrAlgorithm
 	}
+	if !issuer.StrongKey(jwk.Key) {
+		return nil, zero, fmt.Errorf("%w (kid %q)", ErrWeakKey, kid)
+	}
 	payload, err := jws.Verify(jwk.Key)
 	if err != nil {
 		return nil, zero, ErrSignature
@@ -203,14 +224,14 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claim
 	if err != nil {
 		return nil, zero, fmt.Errorf("%w: %v", ErrClaims, err)
 	}
-	exp, err := v.checkClaims(claims, now)
+	exp, err := v.checkClaims(claims, typ, now)
 	if err != nil {
 		return nil, zero, err
 	}
 	return claims, exp, nil
 }
 
-func (v *Verifier) checkClaims(c Claims, now time.Time) (time.Time, error) {
+func (v *Verifier) checkClaims(c Claims, typ string, now time.Time) (time.Time, error) {
 	var zero time.Time
 	if iss, ok := c["iss"].(string); !ok || iss != v.cfg.Issuer {
 		return zero, ErrIssuer
@@ -223,13 +244,38 @@ func (v *Verifier) checkClaims(c Claims, now time.Time) (time.Time, error) {
 		return zero, err
 	}
 	if v.cfg.Kind == Access {
-		_, nonce := c["nonce"]
-		_, atHash := c["at_hash"]
-		if nonce || atHash {
-			return zero, ErrNotAccess
+		if err := v.checkAccess(c, typ); err != nil {
+			return zero, err
 		}
 	}
 	return exp, nil
+}
+
+// Media types (the typ header, "application/" omitted, lower case) of
+// access tokens: RFC 9068's and Okta's.
+var accessTypes = []string{"at+jwt", "okta-internal-at+jwt"}
+
+// checkAccess refuses what must not pass as a Bearer access token.
+func (v *Verifier) checkAccess(c Claims, typ string) error {
+	_, nonce := c["nonce"]
+	_, atHash := c["at_hash"]
+	if nonce || atHash {
+		return fmt.Errorf("%w: looks like an ID token", ErrNotAccess)
+	}
+	if _, bound := c["cnf"]; bound {
+		return ErrBound
+	}
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	isAccessType := slices.Contains(accessTypes, t)
+	if t != "" && t != "jwt" && !isAccessType {
+		return fmt.Errorf("%w: typ %q", ErrNotAccess, typ)
+	}
+	if len(v.cfg.Audiences) == 0 && !isAccessType && c.String("cid") == "" {
+		// Without an audience nothing else tells another app's ID
+		// token from an access token: Okta's ID tokens carry neither.
+		return fmt.Errorf("%w: no cid claim or access-token typ", ErrNotAccess)
+	}
+	return nil
 }
 
 // CheckTimes checks exp, nbf and iat against now with one leeway. exp is

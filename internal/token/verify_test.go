@@ -2,6 +2,8 @@ package token
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -92,6 +94,7 @@ func TestVerify(t *testing.T) {
 		return func(t *testing.T) string { return testissuer.Sign(t, rk, base, extra) }
 	}
 	allow := func(algs ...string) func(*Config) { return func(c *Config) { c.Algs = algs } }
+	noAud := func(c *Config) { c.Audiences = nil }
 	num := func(d time.Duration) int64 { return t0.Add(d).Unix() }
 	url := e.ti.URL
 	// valid claims in JSON text, to splice duplicates and case variants into
@@ -176,6 +179,35 @@ func TestVerify(t *testing.T) {
 			tok: hdr(map[jose.HeaderKey]any{"crit": []string{"b64"}, "b64": true})},
 		{name: "unknown crit", want: ErrHeader,
 			tok: hdr(map[jose.HeaderKey]any{"crit": []string{"x-okta"}, "x-okta": 1})},
+		{name: "crit empty", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"crit": []string{}})},
+
+		// JOSE headers a signed access or ID token never has
+		{name: "b64 true without crit", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"b64": true})},
+		{name: "b64 false without crit (go-jose honours it)", want: ErrHeader, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","b64":false}`), mustJSON(t, base))
+		}},
+		{name: "b64 spelled with escapes", want: ErrHeader, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","\u0062\u0036\u0034":true}`), mustJSON(t, base))
+		}},
+		{name: "zip", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"zip": "DEF"})},
+		{name: "enc", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"enc": "A256GCM"})},
+		{name: "cty JWT (nested token)", want: ErrHeader, tok: hdr(map[jose.HeaderKey]any{"cty": "JWT"})},
+		{name: "cty null", want: ErrHeader, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","cty":null}`), mustJSON(t, base))
+		}},
+
+		// typ
+		{name: "typ at+jwt", tok: hdr(map[jose.HeaderKey]any{"typ": "at+jwt"})},
+		{name: "typ application/okta-internal-at+jwt", tok: hdr(map[jose.HeaderKey]any{"typ": "application/okta-internal-at+jwt"})},
+		{name: "typ absent", tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1"}`), mustJSON(t, base))
+		}},
+		{name: "typ logout+jwt", want: ErrNotAccess, tok: hdr(map[jose.HeaderKey]any{"typ": "logout+jwt"})},
+		{name: "typ dpop+jwt", want: ErrNotAccess, tok: hdr(map[jose.HeaderKey]any{"typ": "dpop+jwt"})},
+		{name: "typ application/secevent+jwt", want: ErrNotAccess, tok: hdr(map[jose.HeaderKey]any{"typ": "application/secevent+jwt"})},
+		{name: "typ not a string", want: ErrMalformed, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1","typ":["at+jwt"]}`), mustJSON(t, base))
+		}},
 
 		// kid
 		{name: "unknown kid", want: ErrKey, tok: func(t *testing.T) string {
@@ -302,6 +334,43 @@ func TestVerify(t *testing.T) {
 		{name: "ID token with nonce", want: ErrNotAccess, tok: good(with(base, "nonce", "n"))},
 		{name: "ID token with at_hash", want: ErrNotAccess, tok: good(with(base, "at_hash", "h"))},
 		{name: "ID token with empty nonce", want: ErrNotAccess, tok: good(with(base, "nonce", ""))},
+		{name: "ID token with nonce, no audience configured", want: ErrNotAccess, cfg: noAud,
+			tok: good(with(base, "nonce", "n"))},
+		{name: "ID token with at_hash and typ at+jwt, no audience configured", want: ErrNotAccess, cfg: noAud,
+			tok: func(t *testing.T) string {
+				return testissuer.Sign(t, rk, with(base, "at_hash", "h"), map[jose.HeaderKey]any{"typ": "at+jwt"})
+			}},
+
+		// without audience_required only an access token passes
+		{name: "no audience: access token with cid", cfg: noAud, tok: good(with(base, "aud", "api://other"))},
+		{name: "no audience: another app's ID token (no cid, typ JWT)", want: ErrNotAccess, cfg: noAud,
+			tok: good(with(base, "aud", "other-client", "cid", nil, "scp", nil))},
+		{name: "no audience: no cid, no typ", want: ErrNotAccess, cfg: noAud, tok: func(t *testing.T) string {
+			return signParts(t, rk, "RS256", []byte(`{"alg":"RS256","kid":"k1"}`), mustJSON(t, with(base, "cid", nil)))
+		}},
+		{name: "no audience: cid empty", want: ErrNotAccess, cfg: noAud, tok: good(with(base, "cid", ""))},
+		{name: "no audience: cid not a string", want: ErrNotAccess, cfg: noAud, tok: good(with(base, "cid", []string{"x"}))},
+		{name: "no audience: no cid, typ at+jwt", cfg: noAud, tok: func(t *testing.T) string {
+			return testissuer.Sign(t, rk, with(base, "cid", nil), map[jose.HeaderKey]any{"typ": "at+jwt"})
+		}},
+		{name: "no audience: no cid, typ application/okta-internal-at+jwt", cfg: noAud, tok: func(t *testing.T) string {
+			return testissuer.Sign(t, rk, with(base, "cid", nil), map[jose.HeaderKey]any{"typ": "application/okta-internal-at+jwt"})
+		}},
+		{name: "no audience: no cid, typ Application/AT+JWT", cfg: noAud, tok: func(t *testing.T) string {
+			return testissuer.Sign(t, rk, with(base, "cid", nil), map[jose.HeaderKey]any{"typ": "Application/AT+JWT"})
+		}},
+		{name: "no audience: no cid, typ xat+jwt", want: ErrNotAccess, cfg: noAud, tok: func(t *testing.T) string {
+			return testissuer.Sign(t, rk, with(base, "cid", nil), map[jose.HeaderKey]any{"typ": "xat+jwt"})
+		}},
+		{name: "audience configured: no cid, typ JWT", tok: good(with(base, "cid", nil))},
+
+		// sender-constrained tokens are not bearer tokens (RFC 9449, 8705)
+		{name: "cnf jkt (DPoP)", want: ErrBound, tok: good(with(base, "cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}))},
+		{name: "cnf x5t#S256 (mTLS)", want: ErrBound, tok: good(with(base, "cnf", map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}))},
+		{name: "cnf empty object", want: ErrBound, tok: good(with(base, "cnf", map[string]any{}))},
+		{name: "cnf null", want: ErrBound, tok: good(with(base, "cnf", json.RawMessage("null")))},
+		{name: "cnf jkt, no audience configured", want: ErrBound, cfg: noAud,
+			tok: good(with(base, "cnf", map[string]any{"jkt": "x"}))},
 	}
 	for alg, secret := range hmacSecrets {
 		cases = append(cases,
@@ -400,6 +469,11 @@ func TestVerifyID(t *testing.T) {
 		{"nonce empty on both sides", with(base, "nonce", ""), "", "client-1", ErrNonce},
 		{"expected nonce empty", base, "", "client-1", ErrNonce},
 		{"azp mismatch", with(base, "azp", "client-2"), "n-123", "client-1", ErrAuthorized},
+		{"several audiences, azp is the client", with(base, "aud", []string{"client-1", "other"}), "n-123", "client-1", nil},
+		{"several audiences, no azp", with(base, "aud", []string{"client-1", "other"}, "azp", nil), "n-123", "client-1", ErrAuthorized},
+		{"several audiences, other azp", with(base, "aud", []string{"client-1", "other"}, "azp", "other"), "n-123", "client-1", ErrAuthorized},
+		{"same audience twice, no azp", with(base, "aud", []string{"client-1", "client-1"}, "azp", nil), "n-123", "client-1", ErrAuthorized},
+		{"one audience in an array, no azp", with(base, "aud", []string{"client-1"}, "azp", nil), "n-123", "client-1", nil},
 		{"azp not a string", with(base, "azp", []string{"client-1"}), "n-123", "client-1", ErrAuthorized},
 		{"azp null", with(base, "azp", json.RawMessage("null")), "n-123", "client-1", ErrAuthorized},
 		{"wrong audience", with(base, "aud", testAud), "n-123", "client-1", ErrAudience},
@@ -763,5 +837,87 @@ func BenchmarkVerifyCached(b *testing.B) {
 		if _, err := v.Verify(ctx, tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWeakKeys: a key source handing out a weak or symmetric key (the
+// issuer package never does) still gets no token verified: the signature
+// would prove nothing.
+func TestWeakKeys(t *testing.T) {
+	e := newEnv(t)
+	rsaKey := func(bits int) testissuer.Key {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testissuer.Key{ID: "w", Alg: jose.RS256, Priv: k}
+	}
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		key  testissuer.Key
+		pub  any // the key source's key; nil: key's public half
+		alg  string
+		want error
+	}{
+		{name: "RSA 2048", key: rsaKey(2048), alg: "RS256"},
+		{name: "RSA 1024", key: rsaKey(1024), alg: "RS256", want: ErrWeakKey},
+		{name: "RSA 2040", key: rsaKey(2040), alg: "RS256", want: ErrWeakKey},
+		{name: "ECDSA P-224 as ES256", key: testissuer.Key{ID: "w", Alg: jose.ES256, Priv: p224}, alg: "ES256", want: ErrWeakKey},
+		{name: "symmetric key", key: e.rsa, pub: []byte("0123456789abcdef0123456789abcdef"), alg: "RS256", want: ErrWeakKey},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pub := c.pub
+			if pub == nil {
+				pub = c.key.Priv.Public()
+			}
+			ks := staticKS{"w": {Key: pub, KeyID: "w", Use: "sig"}}
+			cfg := e.config()
+			cfg.Algs = []string{"RS256", "ES256"}
+			v := NewVerifier(ks, cfg)
+			tok := signParts(t, c.key, c.alg, []byte(`{"alg":"`+c.alg+`","kid":"w"}`), mustJSON(t, e.claims()))
+			_, err := v.Verify(context.Background(), tok)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestWeakKeyInJWKS: a token signed with a 1024-bit key whose kid the JWKS
+// publishes is invalid (401, not 503), the good key keeps working, and
+// however often the token comes the JWKS is fetched once per interval.
+func TestWeakKeyInJWKS(t *testing.T) {
+	e := newEnv(t)
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := testissuer.Key{ID: "weak", Alg: jose.RS256, Priv: k}
+	e.ti.SetKeys(e.rsa, weak)
+	v := NewVerifier(e.iss, e.config())
+	ctx := context.Background()
+	tok := testissuer.Sign(t, weak, e.claims(), nil)
+	for i := range 50 {
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("try %d: err = %v, want ErrInvalid", i, err)
+		}
+		e.clk.Advance(time.Second) // 50 s < the one-minute refetch interval
+	}
+	if n := e.iss.JWKSFetches(); n != 1 {
+		t.Fatalf("%d JWKS fetches within one interval, want 1", n)
+	}
+	if _, err := v.Verify(ctx, testissuer.Sign(t, e.rsa, e.claims(), nil)); err != nil {
+		t.Fatalf("good key: %v", err)
 	}
 }
