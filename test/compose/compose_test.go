@@ -216,6 +216,7 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 
 	// 1. The reproduction: the build TestShippedKongYMLValidates used to run,
 	// with the service's environment minus GOFLAGS, fails as in CI.
+	// VCS-REPRODUCTION: this build must stamp (test/packaging exempts it).
 	out, err := run(ctx, workdir, append(slices.Clone(base), serviceEnv(svc, "GOFLAGS")...),
 		"go", "build", "-o", filepath.Join(tmp, "repro"), "./cmd/okta-oidc")
 	if err == nil || !strings.Contains(out, "error obtaining VCS status") {
@@ -257,7 +258,7 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 				t.Fatalf("%s did not pass (skipped or absent); passed: %v\n%s", name, passed, tail(out, 60))
 			}
 		}
-		t.Logf("%d passed, %d skipped (they need the local stack's processes)", len(passed), len(skipLine.FindAllString(out, -1)))
+		t.Logf("%d passed, %d skipped", len(passed), len(skipLine.FindAllString(out, -1)))
 	}
 
 	// 3. The service's command exactly as written, with its environment.
