@@ -211,7 +211,7 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 	copyCheckout(t, checkout, base)
 	workdir := filepath.Join(checkout, rel)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	// 1. The reproduction: the build TestShippedKongYMLValidates used to run,
@@ -225,6 +225,9 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 	t.Logf("reproduced: go build without -buildvcs=false: %s", strings.TrimSpace(tail(out, 2)))
 
 	// 2. The stack at the addresses the service's environment names.
+	// Start waits for the stack lock, then builds: a fresh deadline for each phase.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	s, err := stack.Start(ctx, stack.Options{})
 	if err != nil {
 		t.Fatalf("local stack: %v", err)
@@ -241,6 +244,8 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 		}
 	}
 
+	ctx, cancel = context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	check := func(t *testing.T, out string, err error, mustPass ...string) {
 		t.Helper()
 		if err != nil {
