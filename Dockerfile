@@ -11,7 +11,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/okta-oidc ./cmd/okta-oidc \
+RUN CGO_ENABLED=0 go build -buildvcs=false -trimpath -ldflags="-s -w" -o /out/okta-oidc ./cmd/okta-oidc \
  && /out/okta-oidc -dump >/dev/null
 
 FROM kong:3.9.1

@@ -45,7 +45,7 @@ func testPlugin(t *testing.T) string {
 			return
 		}
 		pluginBin = filepath.Join(buildDir, "devgw-test")
-		out, err := exec.Command("go", "build", "-o", pluginBin, "./testdata/pdkplugin").CombinedOutput()
+		out, err := exec.Command("go", "build", "-buildvcs=false", "-o", pluginBin, "./testdata/pdkplugin").CombinedOutput()
 		if err != nil {
 			pluginErr = fmt.Errorf("building the test plugin: %v\n%s", err, out)
 		}

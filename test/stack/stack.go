@@ -64,13 +64,16 @@ func Root() string {
 }
 
 // Build compiles the plugin server, the dev gateway and go-httpbin into dir.
+// -buildvcs=false: a checkout owned by another uid (compose's tests
+// container runs as root on a bind mount) makes git, and so go build, refuse
+// to stamp VCS data; nothing reads the stamp.
 func Build(ctx context.Context, dir string) error {
 	for _, b := range []struct{ out, pkg string }{
 		{"okta-oidc", "./cmd/okta-oidc"},
 		{"kong-devgw", "./cmd/kong-devgw"},
 		{"go-httpbin", "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"},
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = Root()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
