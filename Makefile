@@ -4,7 +4,7 @@ BIN     ?= bin
 export CGO_ENABLED ?= 0
 SHELL   := bash
 .SHELLFLAGS := -o pipefail -ec
-STACK_PKGS := ./test/integration/... ./test/e2e/...
+STACK_PKGS := ./test/integration/... ./test/e2e/... ./test/compose/...
 
 .PHONY: help build test unit integration e2e bench fuzz fuzz-brief vet deps demo clean
 
@@ -12,8 +12,8 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 build: ## build the plugin server and the dev gateway into ./bin
-	$(GO) build -trimpath -o $(BIN)/okta-oidc ./cmd/okta-oidc
-	$(GO) build -trimpath -o $(BIN)/kong-devgw ./cmd/kong-devgw
+	$(GO) build -buildvcs=false -trimpath -o $(BIN)/okta-oidc ./cmd/okta-oidc
+	$(GO) build -buildvcs=false -trimpath -o $(BIN)/kong-devgw ./cmd/kong-devgw
 
 deps: ## install the test provider's npm packages (needs node and npm)
 	cd test/idp && npm ci --no-audit --no-fund
@@ -27,7 +27,7 @@ test: vet unit fuzz-brief ## everything CI runs: unit, every fuzz target briefly
 
 unit: ## unit tests only (no node, no browser)
 	@mkdir -p $(BIN)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/compose)
 
 integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 	$(GO) test -count=1 -v ./test/integration/...
