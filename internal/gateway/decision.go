@@ -133,8 +133,30 @@ func badRequest(err error) Decision {
 	return d
 }
 
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "5"
+
 func unavailable(err error) Decision {
 	d := respondJSON(http.StatusServiceUnavailable, ReasonUnavailable, bodyUnavailable, err)
-	d.Header.Set("Retry-After", "5")
+	d.Header.Set("Retry-After", retryAfter)
+	return d
+}
+
+// forBrowser turns a 503 into an HTML page when the request is a browser
+// navigation (a person looking at the page, not a script): API clients,
+// XHR and fetch keep the JSON body. Other decisions are returned as they
+// are; the request method is read only for a 503.
+func forBrowser(r *Request, d Decision) Decision {
+	if d.Action != Respond || d.Reason != ReasonUnavailable || !acceptsHTML(r.Header) {
+		return d
+	}
+	m, err := r.Method()
+	if err != nil || !isNavigation(m, r.Header) {
+		return d
+	}
+	h := d.Header.Clone()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Retry-After", retryAfter)
+	d.Header, d.Body = h, unavailablePage
 	return d
 }
