@@ -103,7 +103,9 @@ func Start(o Options) (*Proxy, error) {
 	if err := p.listen(); err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
 	p.timer = time.AfterFunc(o.MaxLifetime, func() { _ = p.Close() })
+	p.mu.Unlock()
 	return p, nil
 }
 
