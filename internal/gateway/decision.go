@@ -6,7 +6,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"golang.org/x/oauth2"
 )
 
 // Request is what Decide reads. Header is read once by the adapter; the
@@ -159,4 +162,18 @@ func forBrowser(r *Request, d Decision) Decision {
 	h.Set("Retry-After", retryAfter)
 	d.Header, d.Body = h, unavailablePage
 	return d
+}
+
+// idpRefused reports whether err is the token endpoint's refusal of the
+// request itself (4xx, e.g. invalid_grant): the user must sign in again.
+// A 5xx or 429 is the IdP failing, not refusing: the caller answers 503.
+func idpRefused(err error) (*oauth2.RetrieveError, bool) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return nil, false
+	}
+	if re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests) {
+		return nil, false
+	}
+	return re, true
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 )
@@ -89,5 +90,61 @@ func TestForBrowserLeavesOtherDecisions(t *testing.T) {
 	_ = forBrowser(r, d)
 	if d.Header.Get("Content-Type") != orig {
 		t.Fatal("forBrowser modified the original decision's header map")
+	}
+}
+
+func failingTokenEndpoint(status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+	}
+}
+
+func setsSession(d Decision) bool {
+	for _, c := range d.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "okta_session") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTokenEndpointFailureAtCallback: a 5xx or 429 from the token endpoint
+// at the callback is the IdP failing: a 503 page, never a session, and not
+// "your code was refused".
+func TestTokenEndpointFailureAtCallback(t *testing.T) {
+	for _, status := range []int{500, 502, 503, 429} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			e := newEnv(t, nil)
+			state, _, _, cookie := e.startLogin("/web/")
+			e.iss.SetTokenHandler(failingTokenEndpoint(status))
+			h := browser()
+			h.Set("Cookie", cookie)
+			d := e.decide(request("GET", "/web/callback?code=c0de&state="+state, h, nil))
+			wantStatus(t, d, http.StatusServiceUnavailable)
+			if setsSession(d) || !strings.HasPrefix(d.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("callback: %v\n%s", d.Header, d.Body)
+			}
+		})
+	}
+}
+
+// TestTokenEndpointFailureDuringRefresh: a 5xx or 429 at refresh keeps the
+// session (503, cookie untouched); the next request after the IdP is back
+// refreshes it.
+func TestTokenEndpointFailureDuringRefresh(t *testing.T) {
+	for _, status := range []int{500, 503, 429} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			e := newEnv(t, nil)
+			set, _ := e.loginTTL(5*time.Minute, "alice", "kong_group")
+			e.clock.Add(6 * time.Minute)
+			e.iss.SetTokenHandler(failingTokenEndpoint(status))
+			d := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+			wantStatus(t, d, http.StatusServiceUnavailable)
+			if setsSession(d) {
+				t.Fatalf("the session was changed during a %d: %v", status, d.Header.Values("Set-Cookie"))
+			}
+		})
 	}
 }
