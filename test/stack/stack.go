@@ -57,9 +57,9 @@ type Stack struct {
 
 	idpOpts idp.Options
 	idp     *idp.Server
-	mu    sync.Mutex
-	procs []*exec.Cmd
-	lock  *os.File
+	mu      sync.Mutex
+	procs   []*exec.Cmd
+	lock    *os.File
 }
 
 // lockPath serializes stacks on one machine: they use fixed ports, and
