@@ -22,7 +22,8 @@ const latencyLimit = idpTimeout + 1500*time.Millisecond
 
 // TestIdPDownAtStart: a plugin server started while the IdP is down fails
 // closed (503, JSON for API clients, an HTML page for browsers), and once
-// the IdP is back the first request passes within 2 s, by itself.
+// the IdP is back the first request passes within 2 s, by itself, though
+// /api's jwks_min_refresh_interval is the default 30 s.
 func TestIdPDownAtStart(t *testing.T) {
 	heal(t)
 	tok := token(t, "")
@@ -183,13 +184,14 @@ func TestMalformedDocuments(t *testing.T) {
 }
 
 // TestEmptyJWKSKeepsLastGoodKeys: once keys are known, a refetch that
-// brings an empty set (or garbage) keeps the last good keys.
+// brings an empty set (or garbage) keeps the last good keys. (On /strict,
+// whose refetch interval is short.)
 func TestEmptyJWKSKeepsLastGoodKeys(t *testing.T) {
 	for _, body := range []string{`{"keys":[]}`, `{"keys":[`} {
 		t.Run(body, func(t *testing.T) {
 			heal(t)
 			restartPlugin(t)
-			if r := get(t, "/api/anything", bearer(token(t, ""))); r.status != 200 {
+			if r := get(t, "/strict/anything", bearer(token(t, ""))); r.status != 200 {
 				t.Fatalf("warm-up: %d", r.status)
 			}
 			env.proxy.Set(faultproxy.Rule{Path: "/v1/keys", Status: 200, Body: []byte(body)})
@@ -197,13 +199,13 @@ func TestEmptyJWKSKeepsLastGoodKeys(t *testing.T) {
 			time.Sleep(minRefresh) // the refetch allowance is back
 			fresh := token(t, "")
 			hits := env.proxy.Hits("/v1/keys")
-			if r := get(t, "/api/anything", bearer(withKid(t, fresh, "rotated-in"))); r.status != 401 {
+			if r := get(t, "/strict/anything", bearer(withKid(t, fresh, "rotated-in"))); r.status != 401 {
 				t.Fatalf("unknown kid: %d", r.status)
 			}
 			if env.proxy.Hits("/v1/keys") != hits+1 {
 				t.Fatalf("the unknown kid caused %d JWKS fetches, want 1", env.proxy.Hits("/v1/keys")-hits)
 			}
-			if r := get(t, "/api/anything", bearer(fresh)); r.status != 200 {
+			if r := get(t, "/strict/anything", bearer(fresh)); r.status != 200 {
 				t.Fatalf("a valid token after the bad refetch: %d %s", r.status, r.body)
 			}
 		})
@@ -309,11 +311,11 @@ func TestIntrospectionErrors(t *testing.T) {
 // TestKeyRotation runs last: it restarts the provider, which then signs
 // with a new key. A token signed with it passes after exactly one JWKS
 // refetch, and a flood of unknown kids costs at most one fetch per
-// jwks_min_refresh_interval.
+// jwks_min_refresh_interval. (On /strict, whose interval is short.)
 func TestKeyRotation(t *testing.T) {
 	heal(t)
 	restartPlugin(t)
-	if r := get(t, "/api/anything", bearer(token(t, ""))); r.status != 200 {
+	if r := get(t, "/strict/anything", bearer(token(t, ""))); r.status != 200 {
 		t.Fatalf("warm-up: %d", r.status)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -324,7 +326,7 @@ func TestKeyRotation(t *testing.T) {
 	time.Sleep(minRefresh)
 	rotated := token(t, "")
 	hits := env.proxy.Hits("/v1/keys")
-	if r := get(t, "/api/anything", bearer(rotated)); r.status != 200 {
+	if r := get(t, "/strict/anything", bearer(rotated)); r.status != 200 {
 		t.Fatalf("first request with the new key: %d %s", r.status, r.body)
 	}
 	if n := env.proxy.Hits("/v1/keys") - hits; n != 1 {
@@ -333,11 +335,11 @@ func TestKeyRotation(t *testing.T) {
 	hits = env.proxy.Hits("/v1/keys")
 	begin := time.Now()
 	for n := range 300 {
-		if r := get(t, "/api/anything", bearer(withKid(t, rotated, fmt.Sprintf("random-%d", n)))); r.status != 401 {
+		if r := get(t, "/strict/anything", bearer(withKid(t, rotated, fmt.Sprintf("random-%d", n)))); r.status != 401 {
 			t.Fatalf("random kid: %d", r.status)
 		}
 	}
-	if r := get(t, "/api/anything", bearer(token(t, ""))); r.status != 200 {
+	if r := get(t, "/strict/anything", bearer(token(t, ""))); r.status != 200 {
 		t.Fatalf("after the flood: %d", r.status)
 	}
 	allowed := 1 + int(time.Since(begin)/minRefresh)
