@@ -106,3 +106,15 @@ func failedPage(why string) []byte {
 	_ = failedTmpl.Execute(&b, why)
 	return []byte(b.String())
 }
+
+// unavailablePage is the 503 page for browsers.
+var unavailablePage = []byte(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign-in unavailable</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style>
+</head><body>
+<h1 id="title">Sign-in unavailable</h1>
+<p id="why">The sign-in service is unavailable, try again shortly.</p>
+<p>Reload this page in a few seconds.</p>
+</body></html>
+`)

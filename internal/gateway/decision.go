@@ -6,7 +6,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"golang.org/x/oauth2"
 )
 
 // Request is what Decide reads. Header is read once by the adapter; the
@@ -133,8 +136,44 @@ func badRequest(err error) Decision {
 	return d
 }
 
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "5"
+
 func unavailable(err error) Decision {
 	d := respondJSON(http.StatusServiceUnavailable, ReasonUnavailable, bodyUnavailable, err)
-	d.Header.Set("Retry-After", "5")
+	d.Header.Set("Retry-After", retryAfter)
 	return d
+}
+
+// forBrowser turns a 503 into an HTML page when the request is a browser
+// navigation (a person looking at the page, not a script): API clients,
+// XHR and fetch keep the JSON body. Other decisions are returned as they
+// are; the request method is read only for a 503.
+func forBrowser(r *Request, d Decision) Decision {
+	if d.Action != Respond || d.Reason != ReasonUnavailable || !acceptsHTML(r.Header) {
+		return d
+	}
+	m, err := r.Method()
+	if err != nil || !isNavigation(m, r.Header) {
+		return d
+	}
+	h := d.Header.Clone()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Retry-After", retryAfter)
+	d.Header, d.Body = h, unavailablePage
+	return d
+}
+
+// idpRefused reports whether err is the token endpoint's refusal of the
+// request itself (4xx, e.g. invalid_grant): the user must sign in again.
+// A 5xx or 429 is the IdP failing, not refusing: the caller answers 503.
+func idpRefused(err error) (*oauth2.RetrieveError, bool) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return nil, false
+	}
+	if re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests) {
+		return nil, false
+	}
+	return re, true
 }

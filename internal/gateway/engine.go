@@ -134,7 +134,7 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 			d = Internal(fmt.Errorf("gateway: panic: %v", p))
 		}
 	}()
-	return e.decide(ctx, r)
+	return forBrowser(r, e.decide(ctx, r))
 }
 
 func (e *Engine) decide(ctx context.Context, r *Request) Decision {

@@ -173,8 +173,7 @@ func (e *Engine) callback(ctx context.Context, r *Request, rawQuery string) Deci
 	}
 	tok, err := e.oauth(meta).Exchange(e.clientContext(ctx), code, oauth2.VerifierOption(ls.Verifier))
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
+		if re, refused := idpRefused(err); refused {
 			return e.callbackFailed(http.StatusBadRequest, "The sign-in code was refused. Please try again.", clear, fmt.Errorf("callback: code exchange: %s", re.ErrorCode))
 		}
 		return unavailable(fmt.Errorf("callback: code exchange: %w", err))

@@ -51,10 +51,10 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 			return Decision{}, false
 		}
 		renewed, c, rerr := e.refresh(ctx, s)
-		var refused *oauth2.RetrieveError
+		_, refused := idpRefused(rerr)
 		switch {
 		case rerr == nil:
-		case errors.As(rerr, &refused) || errors.Is(rerr, token.ErrInvalid):
+		case refused || errors.Is(rerr, token.ErrInvalid):
 			return Decision{Err: rerr}, false // the IdP said no: log in again
 		default:
 			// The IdP could not be reached: keep the session for later

@@ -5,6 +5,11 @@
 // whatever the request rate (concurrent callers share one fetch), refreshed
 // when the JWKS response's Cache-Control max-age runs out, and the last good
 // set is kept when the IdP is down or answers with an empty or invalid set.
+//
+// While nothing is cached yet (a process that started while the IdP was
+// down), a failed discovery or JWKS fetch is retried after a short backoff
+// (see retry.go) instead of a whole interval, so service resumes within
+// about a second and a half of the IdP's return.
 package issuer
 
 import (
@@ -50,6 +55,7 @@ type Options struct {
 	Client     *http.Client     // calls to the IdP; see NewHTTPClient
 	MinRefresh time.Duration    // least time between two JWKS fetches
 	Now        func() time.Time // clock
+	Jitter     func() float64   // in [0, 1), spreads retries; default math/rand
 }
 
 const (
@@ -65,18 +71,22 @@ type Issuer struct {
 	client     *http.Client
 	minRefresh time.Duration
 	now        func() time.Time
+	jitter     func() float64
 
 	mu           sync.Mutex
 	meta         *Metadata
 	metaFetched  time.Time
 	metaAttempt  time.Time
 	metaInflight chan struct{}
+	metaErr      error
+	metaRetry    backoff // while meta is nil
 
 	keys         map[string]jose.JSONWebKey
 	keysExpire   time.Time
 	keysAttempt  time.Time
 	keysInflight chan struct{}
 	keysErr      error
+	keysRetry    backoff // while keys is empty
 
 	fetches atomic.Int64
 	id      uint64
@@ -100,16 +110,26 @@ func New(url string, o Options) *Issuer {
 	if o.MinRefresh <= 0 {
 		o.MinRefresh = 30 * time.Second
 	}
-	return &Issuer{url: url, client: o.Client, minRefresh: o.MinRefresh, now: o.Now, id: lastID.Add(1)}
+	if o.Jitter == nil {
+		o.Jitter = defaultJitter
+	}
+	return &Issuer{url: url, client: o.Client, minRefresh: o.MinRefresh, now: o.Now, jitter: o.Jitter, id: lastID.Add(1)}
 }
 
 // JWKSFetches counts the JWKS fetches started so far.
 func (i *Issuer) JWKSFetches() int64 { return i.fetches.Load() }
 
-// Metadata returns the discovery document, fetching it when missing. A failed
-// fetch is retried at most once per MinRefresh interval; meanwhile callers get
-// ErrUnavailable at once.
+// Metadata returns the discovery document, fetching it when missing. Until
+// a first fetch succeeds, a failed one is retried after a short backoff;
+// a stale document is refreshed at most once per MinRefresh interval.
+// Meanwhile callers get the stale document, or ErrUnavailable at once.
 func (i *Issuer) Metadata(ctx context.Context) (*Metadata, error) {
+	return i.metadata(ctx, false)
+}
+
+// metadata is Metadata; urgent skips the backoff while no document is
+// known (a JWKS fetch, itself spaced out, needs it now).
+func (i *Issuer) metadata(ctx context.Context, urgent bool) (*Metadata, error) {
 	for {
 		i.mu.Lock()
 		now := i.now()
@@ -124,18 +144,24 @@ func (i *Issuer) Metadata(ctx context.Context) (*Metadata, error) {
 				return nil, err
 			}
 			i.mu.Lock()
-			m := i.meta
+			m, err := i.meta, i.metaErr
 			i.mu.Unlock()
 			if m == nil {
-				return nil, ErrUnavailable
+				return nil, unavailable(err)
 			}
 			return m, nil
 		}
-		if !i.metaAttempt.IsZero() && now.Sub(i.metaAttempt) < i.minRefresh {
-			m := i.meta // stale but better than nothing
+		var allowed bool
+		if i.meta != nil {
+			allowed = now.Sub(i.metaAttempt) >= i.minRefresh
+		} else {
+			allowed = urgent || i.metaRetry.ready(now)
+		}
+		if !allowed {
+			m, err := i.meta, i.metaErr // stale but better than nothing
 			i.mu.Unlock()
 			if m == nil {
-				return nil, ErrUnavailable
+				return nil, unavailable(err)
 			}
 			return m, nil
 		}
@@ -146,13 +172,27 @@ func (i *Issuer) Metadata(ctx context.Context) (*Metadata, error) {
 	}
 }
 
+// unavailable wraps the last fetch error, for logs, in ErrUnavailable.
+func unavailable(last error) error {
+	if last == nil {
+		return ErrUnavailable
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, last)
+}
+
 func (i *Issuer) fetchMetadata(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), i.client.Timeout+time.Second)
 	defer cancel()
 	m, err := i.discover(ctx)
 	i.mu.Lock()
-	if err == nil {
-		i.meta, i.metaFetched = m, i.now()
+	now := i.now()
+	i.metaErr = err
+	switch {
+	case err == nil:
+		i.meta, i.metaFetched = m, now
+		i.metaRetry.reset()
+	case i.meta == nil:
+		i.metaRetry.failed(now, i.jitter)
 	}
 	i.metaInflight = nil
 	i.mu.Unlock()
@@ -191,7 +231,7 @@ func (i *Issuer) Key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 		i.mu.Lock()
 		now := i.now()
 		k, found := i.lookup(kid)
-		canFetch := i.keysAttempt.IsZero() || now.Sub(i.keysAttempt) >= i.minRefresh
+		canFetch := i.canFetchKeys(now)
 		switch {
 		case found:
 			if now.After(i.keysExpire) && canFetch && i.keysInflight == nil {
@@ -216,13 +256,27 @@ func (i *Issuer) Key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 			waited = true
 			continue
 		}
-		haveKeys := len(i.keys) > 0
+		haveKeys, last := len(i.keys) > 0, i.keysErr
 		i.mu.Unlock()
 		if !haveKeys {
-			return jose.JSONWebKey{}, ErrUnavailable
+			return jose.JSONWebKey{}, unavailable(last)
 		}
 		return jose.JSONWebKey{}, ErrUnknownKey
 	}
+}
+
+// canFetchKeys says whether a JWKS fetch may start at now: with keys known,
+// once per MinRefresh interval (an unknown kid costs no more, however many
+// arrive); with none, as soon as the backoff after the last failure allows.
+// It must be called with i.mu held.
+func (i *Issuer) canFetchKeys(now time.Time) bool {
+	switch {
+	case i.keysAttempt.IsZero():
+		return true
+	case len(i.keys) == 0:
+		return i.keysRetry.ready(now)
+	}
+	return now.Sub(i.keysAttempt) >= i.minRefresh
 }
 
 func (i *Issuer) lookup(kid string) (jose.JSONWebKey, bool) {
@@ -252,9 +306,15 @@ func (i *Issuer) fetchKeys(done chan struct{}) {
 	defer cancel()
 	keys, ttl, err := i.loadKeys(ctx)
 	i.mu.Lock()
-	if err == nil {
-		i.keys, i.keysExpire, i.keysErr = keys, i.now().Add(ttl), nil
-	} else {
+	now := i.now()
+	switch {
+	case err == nil:
+		i.keys, i.keysExpire, i.keysErr = keys, now.Add(ttl), nil
+		i.keysRetry.reset()
+	case len(i.keys) == 0:
+		i.keysErr = err
+		i.keysRetry.failed(now, i.jitter)
+	default:
 		i.keysErr = err // keep the last good keys
 	}
 	i.keysInflight = nil
@@ -270,7 +330,7 @@ func (i *Issuer) LastKeysError() error {
 }
 
 func (i *Issuer) loadKeys(ctx context.Context) (map[string]jose.JSONWebKey, time.Duration, error) {
-	m, err := i.Metadata(ctx)
+	m, err := i.metadata(ctx, true)
 	if err != nil {
 		return nil, 0, err
 	}

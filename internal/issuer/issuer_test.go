@@ -382,8 +382,8 @@ func TestOutageKeepsKeys(t *testing.T) {
 }
 
 // TestNoKeysEver: with the IdP down from the start, look-ups say
-// ErrUnavailable, not ErrUnknownKey, and cost at most one fetch per
-// interval.
+// ErrUnavailable, not ErrUnknownKey, and a burst costs one fetch (retries
+// after that: retry_test.go).
 func TestNoKeysEver(t *testing.T) {
 	for _, c := range []struct {
 		name   string

@@ -265,12 +265,14 @@ func start(ctx context.Context, node, host string, port int, opt Options) (*Serv
 		return fail(fmt.Errorf("idp: start: %w", ctx.Err()))
 	}
 
-	// Wait until discovery answers with our issuer.
+	// Wait until this server's discovery answers with our issuer (asked at
+	// the listening address: ISSUER may name a proxy in front of it).
 	client := &http.Client{Timeout: 2 * time.Second}
-	discovery := s.Issuer + "/.well-known/openid-configuration"
-	if _, err := url.Parse(discovery); err != nil {
+	iss, err := url.Parse(s.Issuer)
+	if err != nil {
 		return fail(fmt.Errorf("idp: bad issuer %q: %w", s.Issuer, err))
 	}
+	discovery := s.URL + iss.Path + "/.well-known/openid-configuration"
 	var lastErr error
 	for {
 		var doc struct {

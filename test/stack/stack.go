@@ -38,6 +38,11 @@ type Options struct {
 	Log     io.Writer // every process's output; nil discards it
 	// AccessTokenTTL for the web client's tokens (default 1h).
 	AccessTokenTTL time.Duration
+	// ProviderPort, when not zero, moves the provider off IdPPort: it
+	// listens there while its issuer stays http://127.0.0.1:9400/oauth2/default,
+	// so the caller serves IdPPort itself (a fault proxy forwarding to
+	// ProviderURL) once Start returns.
+	ProviderPort int
 }
 
 // Stack is a running stack.
@@ -46,11 +51,15 @@ type Stack struct {
 	Issuer     string // http://127.0.0.1:9400/oauth2/default
 	HTTPBinURL string // http://127.0.0.1:9402
 	Dir        string
+	// ProviderURL is where the provider listens: http://127.0.0.1:9400, or
+	// the ProviderPort when set.
+	ProviderURL string
 
-	idp   *idp.Server
-	mu    sync.Mutex
-	procs []*exec.Cmd
-	lock  *os.File
+	idpOpts idp.Options
+	idp     *idp.Server
+	mu      sync.Mutex
+	procs   []*exec.Cmd
+	lock    *os.File
 }
 
 // lockPath serializes stacks on one machine: they use fixed ports, and
@@ -111,18 +120,22 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := Build(ctx, o.Dir); err != nil {
 		return nil, err
 	}
-	s.idp, err = idp.Start(ctx, idp.Options{
+	s.idpOpts = idp.Options{
 		Port:                   IdPPort,
 		RedirectURIs:           []string{s.GatewayURL + "/web/callback"},
 		PostLogoutRedirectURIs: []string{s.GatewayURL + "/public/anything/signed-out"},
 		AccessTokenTTL:         o.AccessTokenTTL,
 		Stdout:                 prefixed(o.Log, "idp"),
 		Stderr:                 prefixed(o.Log, "idp"),
-	})
-	if err != nil {
+	}
+	if o.ProviderPort != 0 {
+		s.idpOpts.Port = o.ProviderPort
+		s.idpOpts.Env = []string{fmt.Sprintf("ISSUER=http://127.0.0.1:%d%s", IdPPort, idp.IssuerPath)}
+	}
+	if s.idp, err = idp.Start(ctx, s.idpOpts); err != nil {
 		return nil, fmt.Errorf("stack: provider: %w", err)
 	}
-	s.Issuer = s.idp.Issuer
+	s.Issuer, s.ProviderURL = s.idp.Issuer, s.idp.URL
 	host, port, _ := strings.Cut(HTTPBinAddr, ":")
 	if err := s.start(o, "httpbin", filepath.Join(o.Dir, "go-httpbin"), nil, "-host", host, "-port", port); err != nil {
 		return nil, err
@@ -164,6 +177,22 @@ func (s *Stack) start(o Options, name, bin string, env []string, args ...string)
 	s.mu.Lock()
 	s.procs = append(s.procs, cmd)
 	s.mu.Unlock()
+	return nil
+}
+
+// RestartProvider stops the provider and starts a new one with the same
+// options: a clean slate with a new signing key (a key rotation).
+func (s *Stack) RestartProvider(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.idp.Stop(); err != nil {
+		return fmt.Errorf("stack: stopping the provider: %w", err)
+	}
+	p, err := idp.Start(ctx, s.idpOpts)
+	if err != nil {
+		return fmt.Errorf("stack: restarting the provider: %w", err)
+	}
+	s.idp = p
 	return nil
 }
 
