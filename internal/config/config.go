@@ -338,14 +338,15 @@ func (c *Config) checkUpstreamHeaders(ck *checker, raw *Raw) {
 		case reservedHeader(canon):
 			ck.add("upstream_headers", "%q cannot carry a claim", name)
 			continue
-		case seen[canon]:
-			ck.add("upstream_headers", "%q is named twice (header names are case-insensitive)", name)
+		case seen[strings.ToLower(strings.ReplaceAll(canon, "_", "-"))]:
+			// Upstreams built on CGI read X_A and X-A as one header.
+			ck.add("upstream_headers", "%q is named twice (header names are case-insensitive, and _ and - are alike)", name)
 			continue
 		case claim == "" || slices.Contains(strings.Split(claim, "."), ""):
 			ck.add("upstream_headers", "%q: claim path %q is empty or has an empty element", name, claim)
 			continue
 		}
-		seen[canon] = true
+		seen[strings.ToLower(strings.ReplaceAll(canon, "_", "-"))] = true
 		c.UpstreamHeaders = append(c.UpstreamHeaders, HeaderClaim{Header: canon, Claim: strings.Split(claim, ".")})
 	}
 }

@@ -108,6 +108,7 @@ func TestParseReportsEveryProblemByKey(t *testing.T) {
 		{"header name", func(r *Raw) { r.UpstreamHeaders = map[string]string{"X Bad": "sub"} }, []string{`upstream_headers: "X Bad"`}},
 		{"header reserved", func(r *Raw) { r.UpstreamHeaders = map[string]string{"authorization": "sub"} }, []string{`upstream_headers: "authorization"`}},
 		{"header twice", func(r *Raw) { r.UpstreamHeaders = map[string]string{"X-A": "sub", "x-a": "uid"} }, []string{"upstream_headers: "}},
+		{"header twice, _ and -", func(r *Raw) { r.UpstreamHeaders = map[string]string{"X-A": "sub", "X_A": "uid"} }, []string{"upstream_headers: "}},
 		{"header empty claim", func(r *Raw) { r.UpstreamHeaders = map[string]string{"X-A": "a..b"} }, []string{`upstream_headers: "X-A"`}},
 		{"empty group entry", func(r *Raw) { r.GroupsRequired = []string{" "} }, []string{"groups_required: entry 1 is empty"}},
 		{"empty claim", func(r *Raw) { r.GroupsClaim = []string{} }, []string{"groups_claim: must name a claim"}},

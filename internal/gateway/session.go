@@ -78,7 +78,7 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 	if d, denied := e.deny(r, claims, respHeader, displayClaims(s.IDToken)); denied {
 		return d, true
 	}
-	return e.pass(ReasonAuthenticated, claims, r.Header, respHeader), true
+	return e.pass(ReasonAuthenticated, claims, r, respHeader), true
 }
 
 // sealSession returns the Set-Cookie values that store s, including the
