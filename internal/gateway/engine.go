@@ -120,7 +120,11 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 		})
 	}
 	if cfg.Has(config.MethodSession) || cfg.Has(config.MethodAuthorizationCode) {
-		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand))
+		// Bound to the issuer and client: a session or login state made for
+		// one client's route never opens on another's, even when both share
+		// session_secret, cookie name and scope (it would skip the IdP's
+		// per-app assignment).
+		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand), session.WithBinding(cfg.Issuer, cfg.ClientID))
 		if err != nil {
 			return nil, fmt.Errorf("gateway: session codec: %w", err)
 		}
