@@ -176,3 +176,27 @@ func TestHeaderLines(t *testing.T) {
 		t.Fatalf("TooManyHeaders = %q %s", d.Header, d.Body)
 	}
 }
+
+// TestGroupWithDelimiterNeverReadsAsTwo: a group named "Marketing,
+// kong_admins" reaches the upstream as one element that a split on ","
+// cannot turn into kong_admins.
+func TestGroupWithDelimiterNeverReadsAsTwo(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.iss.Claims(e.clock.Now())
+	c["groups"] = []string{"kong_group", "Marketing, kong_admins", `"x, kong_admins, y"`}
+	d := e.decide(request("GET", "/api", bearer(e.iss.Mint(t, c)), nil))
+	wantPass(t, d)
+	got := d.Upstream["X-Authenticated-Groups"]
+	if len(got) != 1 {
+		t.Fatalf("X-Authenticated-Groups = %q", got)
+	}
+	pieces := strings.Split(got[0], ",")
+	if len(pieces) != 3 {
+		t.Fatalf("X-Authenticated-Groups = %q: %d elements, want 3", got[0], len(pieces))
+	}
+	for _, p := range pieces {
+		if strings.TrimSpace(p) == "kong_admins" {
+			t.Fatalf("X-Authenticated-Groups = %q reads as holding kong_admins", got[0])
+		}
+	}
+}
