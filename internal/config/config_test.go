@@ -54,6 +54,7 @@ func TestParseDefaults(t *testing.T) {
 		{"ssl", c.SSLVerify, true},
 		{"hide", c.HideCredentials, false},
 		{"cookie", c.Cookie, Cookie{Name: "okta_session", Path: "/", Secure: true, HTTPOnly: true, SameSite: "Lax"}},
+		{"cookie budget", c.SessionCookieMaxSize, 6144},
 		{"logout", c.LogoutPath, "/logout"},
 		{"headers", c.UpstreamHeaders, []HeaderClaim{{"X-Authenticated-Groups", Claim{"groups"}}, {"X-Authenticated-Userid", Claim{"sub"}}}},
 	}
@@ -104,6 +105,8 @@ func TestParseReportsEveryProblemByKey(t *testing.T) {
 		{"leeway range", func(r *Raw) { r.Leeway = ip(-1) }, []string{"leeway: -1"}},
 		{"timeout range", func(r *Raw) { r.Timeout = ip(10) }, []string{"timeout: 10"}},
 		{"samesite", func(r *Raw) { r.SessionCookieSameSite = sp("lax") }, []string{`session_cookie_samesite: "lax"`}},
+		{"cookie budget low", func(r *Raw) { r.SessionCookieMaxSize = ip(1000) }, []string{"session_cookie_max_size: 1000 is out of range"}},
+		{"cookie budget high", func(r *Raw) { r.SessionCookieMaxSize = ip(40000) }, []string{"session_cookie_max_size: 40000 is out of range"}},
 		{"samesite none insecure", func(r *Raw) { r.SessionCookieSameSite = sp("None"); r.SessionCookieSecure = bp(false) }, []string{"session_cookie_samesite: None requires"}},
 		{"header name", func(r *Raw) { r.UpstreamHeaders = map[string]string{"X Bad": "sub"} }, []string{`upstream_headers: "X Bad"`}},
 		{"header reserved", func(r *Raw) { r.UpstreamHeaders = map[string]string{"authorization": "sub"} }, []string{`upstream_headers: "authorization"`}},

@@ -55,6 +55,9 @@ const (
 	ReasonUnavailable    Reason = "idp_unavailable"
 	ReasonConfig         Reason = "config_invalid"
 	ReasonInternal       Reason = "internal_error"
+	// ReasonSessionTooLarge: a login worked but its session does not fit
+	// the Cookie line (session_cookie_max_size).
+	ReasonSessionTooLarge Reason = "session_too_large"
 )
 
 // Decision is the outcome of Decide.

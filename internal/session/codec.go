@@ -249,6 +249,24 @@ func (c *Codec) Open(name, value string) ([]byte, error) {
 	return c.open(name, value, 0)
 }
 
+// SealedSize is about how many bytes name=value takes for a plaintext of n
+// bytes sealed into one cookie (chunking adds a few per chunk), e.g. to
+// report a value SealCookies refused.
+func SealedSize(name string, n int) int { return len(name) + 1 + encodedLen(n) }
+
+// LineSize is how many bytes cookies take in a Cookie request header:
+// their name=value pairs joined with "; ".
+func LineSize(cookies []Cookie) int {
+	n := 0
+	for i, c := range cookies {
+		if i > 0 {
+			n += 2
+		}
+		n += len(c.Name) + 1 + len(c.Value)
+	}
+	return n
+}
+
 // ChunkName is the name of the i-th chunk (from 1) of the cookie name.
 func ChunkName(name string, i int) string { return name + "_" + strconv.Itoa(i) }
 
