@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -199,4 +200,51 @@ func TestGroupWithDelimiterNeverReadsAsTwo(t *testing.T) {
 			t.Fatalf("X-Authenticated-Groups = %q reads as holding kong_admins", got[0])
 		}
 	}
+}
+
+// FuzzHeaderSpellings: whatever header names and values a client adds next
+// to a genuine token (Kong hands the plugin lower-case names; a second
+// Authorization may come in any case), the request never passes with a
+// second credential, never errors, and on a pass no client-sent spelling of
+// a managed header survives: the upstream holds only the plugin's values.
+func FuzzHeaderSpellings(f *testing.F) {
+	e := newBenchEnv(f, nil)
+	good := e.iss.Mint(f, e.iss.Claims(e.clock.Now()))
+	managed := e.eng.managed
+	for _, s := range [][3]string{
+		{"x_authenticated_userid", "admin", "x-probe"},
+		{"X-Consumer-ID", "c1", "AUTHORIZATION"},
+		{"x_Authenticated-GROUPS", "kong_admins", "Authorization"},
+		{"x-authenticated-userid", "", "authorization "},
+		{"", "x", "x_anonymous_consumer"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, name, value, name2 string) {
+		raw := map[string][]string{"authorization": {"Bearer " + good}}
+		raw[strings.ToLower(name)] = append(raw[strings.ToLower(name)], value)
+		raw[name2] = append(raw[name2], "Bearer forged."+name2)
+		r := NewRequest(raw, func() (string, error) { return "GET", nil }, func() (string, error) { return "/api", nil })
+		d := e.eng.Decide(context.Background(), r)
+		if d.Reason == ReasonInternal {
+			t.Fatalf("internal error: %v", d.Err)
+		}
+		if d.Action != Pass {
+			return
+		}
+		if len(r.Header.Values("Authorization")) != 1 {
+			t.Fatalf("passed with Authorization %q", r.Header.Values("Authorization"))
+		}
+		ours := map[string]string{}
+		for k, v := range d.Upstream {
+			if len(v) > 0 {
+				ours[strings.ToLower(k)] = strings.Join(v, "|")
+			}
+		}
+		for k, v := range upstreamAfter(raw, d.Upstream) {
+			if managed[foldName(k)] && ours[k] != strings.Join(v, "|") {
+				t.Fatalf("client's %q: %q reached the upstream (upstream changes %q)", k, v, d.Upstream)
+			}
+		}
+	})
 }
