@@ -154,3 +154,30 @@ func TestOversizedSessionIsRefusedAndLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshedSessionTooLargeIsRefused: a session that outgrows the budget
+// at a refresh (the user joined groups) is not written; the old cookies are
+// deleted (their refresh token was just rotated) and the log says why.
+func TestRefreshedSessionTooLargeIsRefused(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) {
+		r.GroupsRequired = nil
+		budget, idle := 2048, 3*3600
+		r.SessionCookieMaxSize, r.SessionIdlingTimeout = &budget, &idle
+	})
+	d, _ := e.callbackWith(newOktaLike(0))
+	wantStatus(t, d, http.StatusFound)
+	line := sessionLine(d.Header.Values("Set-Cookie"))
+	e.clock.Add(61 * time.Minute) // the access token expired
+	grown := newOktaLike(50)
+	e.serveTokens("unused", "unused", func() idpAnswer { return grown.answer(e, "") })
+	h := browser()
+	h.Set("Cookie", line)
+	d = e.decide(request("GET", "/web/page", h, nil))
+	wantStatus(t, d, http.StatusInternalServerError)
+	if d.Reason != ReasonSessionTooLarge || d.Err == nil || !strings.Contains(d.Err.Error(), "session_cookie_max_size (2048)") {
+		t.Fatalf("reason %s, err %v", d.Reason, d.Err)
+	}
+	if !strings.Contains(strings.Join(d.Header.Values("Set-Cookie"), "\n"), "okta_session=; ") {
+		t.Fatalf("old session not deleted: %q", d.Header.Values("Set-Cookie"))
+	}
+}
