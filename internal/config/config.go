@@ -79,36 +79,39 @@ type Cookie struct {
 
 // Config is a validated configuration with every default applied.
 type Config struct {
-	Issuer           string
-	Audiences        []string
-	ClientID         string
-	ClientSecret     string
-	Methods          map[string]bool
-	Scopes           []string
-	RedirectURI      *url.URL
-	Groups           Rule
-	ScopesRule       Rule
-	SigningAlgs      []string
-	Leeway           time.Duration
-	Unauthenticated  string
-	TokenParams      map[string]bool
-	TokenCookieName  string
-	UpstreamHeaders  []HeaderClaim
-	HideCredentials  bool
-	RunOnPreflight   bool
-	SessionSecrets   []string // the first seals, all open
-	Cookie           Cookie
-	IdleTimeout      time.Duration
-	AbsoluteTimeout  time.Duration
-	RefreshTokens    bool
-	LogoutPath       string
-	LogoutRedirect   string
-	LoginTimeout     time.Duration
-	SSLVerify        bool
-	LogDenials       bool
-	Timeout          time.Duration
-	JWKSMinRefresh   time.Duration
-	IntrospectionTTL time.Duration
+	Issuer          string
+	Audiences       []string
+	ClientID        string
+	ClientSecret    string
+	Methods         map[string]bool
+	Scopes          []string
+	RedirectURI     *url.URL
+	Groups          Rule
+	ScopesRule      Rule
+	SigningAlgs     []string
+	Leeway          time.Duration
+	Unauthenticated string
+	TokenParams     map[string]bool
+	TokenCookieName string
+	UpstreamHeaders []HeaderClaim
+	HideCredentials bool
+	RunOnPreflight  bool
+	SessionSecrets  []string // the first seals, all open
+	Cookie          Cookie
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// SessionCookieMaxSize is session_cookie_max_size: the most bytes the
+	// session's cookies may take in the Cookie line.
+	SessionCookieMaxSize int
+	RefreshTokens        bool
+	LogoutPath           string
+	LogoutRedirect       string
+	LoginTimeout         time.Duration
+	SSLVerify            bool
+	LogDenials           bool
+	Timeout              time.Duration
+	JWKSMinRefresh       time.Duration
+	IntrospectionTTL     time.Duration
 }
 
 // Has reports whether auth method m is enabled.
@@ -338,14 +341,15 @@ func (c *Config) checkUpstreamHeaders(ck *checker, raw *Raw) {
 		case reservedHeader(canon):
 			ck.add("upstream_headers", "%q cannot carry a claim", name)
 			continue
-		case seen[canon]:
-			ck.add("upstream_headers", "%q is named twice (header names are case-insensitive)", name)
+		case seen[strings.ToLower(strings.ReplaceAll(canon, "_", "-"))]:
+			// Upstreams built on CGI read X_A and X-A as one header.
+			ck.add("upstream_headers", "%q is named twice (header names are case-insensitive, and _ and - are alike)", name)
 			continue
 		case claim == "" || slices.Contains(strings.Split(claim, "."), ""):
 			ck.add("upstream_headers", "%q: claim path %q is empty or has an empty element", name, claim)
 			continue
 		}
-		seen[canon] = true
+		seen[strings.ToLower(strings.ReplaceAll(canon, "_", "-"))] = true
 		c.UpstreamHeaders = append(c.UpstreamHeaders, HeaderClaim{Header: canon, Claim: strings.Split(claim, ".")})
 	}
 }
@@ -416,6 +420,13 @@ func (c *Config) checkSession(ck *checker, raw *Raw) {
 		if len(s) < MinSecretLength {
 			ck.add("session_secrets_previous", "entry %d must be at least %d characters", i+1, MinSecretLength)
 		}
+	}
+	c.SessionCookieMaxSize = 6144
+	if raw.SessionCookieMaxSize != nil {
+		c.SessionCookieMaxSize = *raw.SessionCookieMaxSize
+	}
+	if c.SessionCookieMaxSize < 1024 || c.SessionCookieMaxSize > 30000 {
+		ck.add("session_cookie_max_size", "%d is out of range 1024..30000 (bytes; nginx's large_client_header_buffers must hold it plus the other cookies)", c.SessionCookieMaxSize)
 	}
 	if !validHeaderName(c.Cookie.Name) {
 		ck.add("session_cookie_name", "%q is not a valid cookie name", c.Cookie.Name)

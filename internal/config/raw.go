@@ -52,10 +52,16 @@ type Raw struct {
 	SessionCookieSameSite  *string  `json:"session_cookie_samesite"`
 	SessionIdlingTimeout   *int     `json:"session_idling_timeout"`
 	SessionAbsoluteTimeout *int     `json:"session_absolute_timeout"`
-	RefreshTokens          *bool    `json:"refresh_tokens"`
-	LogoutPath             *string  `json:"logout_path"`
-	LogoutRedirectURI      *string  `json:"logout_redirect_uri"`
-	LoginTimeout           *int     `json:"login_timeout"`
+	// SessionCookieMaxSize bounds, in bytes, the session cookies' share of
+	// the browser's Cookie line (name=value pairs joined with "; "); a
+	// session larger than this is refused at login. nginx refuses a header
+	// line over large_client_header_buffers (8k in Kong): raise both
+	// together. Default 6144.
+	SessionCookieMaxSize *int    `json:"session_cookie_max_size"`
+	RefreshTokens        *bool   `json:"refresh_tokens"`
+	LogoutPath           *string `json:"logout_path"`
+	LogoutRedirectURI    *string `json:"logout_redirect_uri"`
+	LoginTimeout         *int    `json:"login_timeout"`
 
 	SSLVerify *bool `json:"ssl_verify"`
 	// LogDenials logs every 400/401/403 with its reason at notice level

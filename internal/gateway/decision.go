@@ -16,8 +16,14 @@ import (
 // request line is fetched only when a decision needs it, because every PDK
 // call is a round trip to Kong.
 type Request struct {
-	// Header holds the client's headers, keys in canonical form.
+	// Header holds the client's headers for reading, keys in canonical form
+	// with "_" folded into "-" (see NewRequest): every spelling of a name is
+	// one header.
 	Header http.Header
+	// Names are the header names as the client spelt them (Kong's lower-case
+	// keys); a pass clears each one that is a managed header in another
+	// spelling.
+	Names []string
 	// Method returns the request method.
 	Method func() (string, error)
 	// Target returns the path and query as the client sent them
@@ -52,6 +58,9 @@ const (
 	ReasonUnavailable    Reason = "idp_unavailable"
 	ReasonConfig         Reason = "config_invalid"
 	ReasonInternal       Reason = "internal_error"
+	// ReasonSessionTooLarge: a login worked but its session does not fit
+	// the Cookie line (session_cookie_max_size).
+	ReasonSessionTooLarge Reason = "session_too_large"
 )
 
 // Decision is the outcome of Decide.

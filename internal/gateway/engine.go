@@ -45,6 +45,9 @@ type Engine struct {
 	rand   io.Reader
 	replay *ReplayCache
 	attrs  session.Attributes
+	// managed holds the folded names of the headers the plugin owns on the
+	// upstream request (see managedNames).
+	managed map[string]bool
 }
 
 var (
@@ -96,6 +99,11 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			HTTPOnly: cfg.Cookie.HTTPOnly, SameSite: cfg.Cookie.SameSite,
 		},
 	}
+	names := make([]string, 0, len(cfg.UpstreamHeaders))
+	for _, hc := range cfg.UpstreamHeaders {
+		names = append(names, hc.Header)
+	}
+	e.managed = managedNames(names)
 	if cfg.Has(config.MethodIntrospection) {
 		iss := d.Issuer
 		e.intro = introspect.New(introspect.Config{
@@ -112,7 +120,11 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 		})
 	}
 	if cfg.Has(config.MethodSession) || cfg.Has(config.MethodAuthorizationCode) {
-		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand))
+		// Bound to the issuer and client: a session or login state made for
+		// one client's route never opens on another's, even when both share
+		// session_secret, cookie name and scope (it would skip the IdP's
+		// per-app assignment).
+		codec, err := session.NewCodec(cfg.SessionSecrets, session.WithRand(d.Rand), session.WithBinding(cfg.Issuer, cfg.ClientID))
 		if err != nil {
 			return nil, fmt.Errorf("gateway: session codec: %w", err)
 		}
@@ -145,7 +157,7 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 			return Internal(err)
 		}
 		if m == http.MethodOptions {
-			return e.pass(ReasonPreflight, nil, h, nil)
+			return e.pass(ReasonPreflight, nil, r, nil)
 		}
 	}
 
@@ -267,7 +279,7 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		stripped := removeQueryParam(q, "access_token")
 		query = &stripped
 	}
-	d := e.pass(ReasonAuthenticated, claims, r.Header, nil)
+	d := e.pass(ReasonAuthenticated, claims, r, nil)
 	d.RawQuery = query
 	return d
 }
@@ -304,8 +316,11 @@ func explainRule(label string, claims token.Claims, r config.Rule) string {
 }
 
 // pass builds the pass Decision: identity headers are always set from the
-// claims or cleared, whatever the client sent.
-func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHeader http.Header) Decision {
+// claims or cleared, and every client-sent spelling of them (and of Kong's
+// consumer headers) is cleared, whatever the client sent. All of it goes in
+// the one set_headers call.
+func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader http.Header) Decision {
+	h := r.Header
 	up := make(map[string][]string, len(e.cfg.UpstreamHeaders)+2)
 	for _, hc := range e.cfg.UpstreamHeaders {
 		up[hc.Header] = []string{} // cleared unless the claim renders
@@ -321,6 +336,7 @@ func (e *Engine) pass(reason Reason, claims token.Claims, h http.Header, respHea
 	if e.cfg.HideCredentials && claims != nil {
 		up["Authorization"] = []string{}
 	}
+	e.clearSpellings(up, r)
 	// The plugin's own cookies (the session, login states, and with
 	// hide_credentials the bearer cookie) are no business of the upstream,
 	// and large sessions would only bloat its request headers.

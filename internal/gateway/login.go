@@ -207,7 +207,9 @@ func (e *Engine) callback(ctx context.Context, r *Request, rawQuery string) Deci
 	}
 	cookies, err := e.sealSession(s, jar)
 	if err != nil {
-		return Internal(err)
+		d := e.sealFailed(err, r.Header)
+		d.Header.Add("Set-Cookie", clear[0]) // the login state is spent
+		return d
 	}
 	clear = append(clear, cookies...)
 	if e.attrs.SameSite == "Strict" {

@@ -43,7 +43,7 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 		if e.cfg.IdleTimeout > 0 && now.Sub(s.LastSeen) >= e.cfg.IdleTimeout/10 {
 			s.LastSeen = now
 			if setCookies, err = e.sealSession(s, jar); err != nil {
-				return Internal(err), true
+				return e.sealFailed(err, r.Header), true
 			}
 		}
 	case errors.Is(err, token.ErrExpired):
@@ -64,7 +64,7 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 		s, claims = renewed, c
 		s.LastSeen = now
 		if setCookies, err = e.sealSession(s, jar); err != nil {
-			return Internal(err), true
+			return e.sealFailed(err, r.Header), true
 		}
 	case errors.Is(err, token.ErrInvalid):
 		return Decision{}, false
@@ -78,20 +78,25 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 	if d, denied := e.deny(r, claims, respHeader, displayClaims(s.IDToken)); denied {
 		return d, true
 	}
-	return e.pass(ReasonAuthenticated, claims, r.Header, respHeader), true
+	return e.pass(ReasonAuthenticated, claims, r, respHeader), true
 }
 
 // sealSession returns the Set-Cookie values that store s, including the
-// deletion of chunks the new value no longer uses. A session too large for
-// the cookie budget drops its ID token (logout then goes without a hint).
+// deletion of chunks the new value no longer uses. A session whose cookies
+// would take more than session_cookie_max_size of the Cookie line is
+// refused with a *sessionTooLargeError: nginx would answer every later
+// request 400 before the plugin runs.
 func (e *Engine) sealSession(s session.Session, jar map[string]string) ([]string, error) {
-	cookies, err := e.codec.SealCookies(e.cfg.Cookie.Name, session.Marshal(s))
-	if errors.Is(err, session.ErrTooLarge) && s.IDToken != "" {
-		s.IDToken = ""
-		cookies, err = e.codec.SealCookies(e.cfg.Cookie.Name, session.Marshal(s))
-	}
-	if err != nil {
+	plain := session.Marshal(s)
+	cookies, err := e.codec.SealCookies(e.cfg.Cookie.Name, plain)
+	switch {
+	case errors.Is(err, session.ErrTooLarge):
+		return nil, &sessionTooLargeError{size: session.SealedSize(e.cfg.Cookie.Name, len(plain)), budget: e.cfg.SessionCookieMaxSize}
+	case err != nil:
 		return nil, fmt.Errorf("gateway: sealing session: %w", err)
+	}
+	if n := session.LineSize(cookies); n > e.cfg.SessionCookieMaxSize {
+		return nil, &sessionTooLargeError{size: n, budget: e.cfg.SessionCookieMaxSize}
 	}
 	maxAge := 0 // a browser-session cookie; the timeouts inside the payload rule
 	if e.cfg.AbsoluteTimeout > 0 {
@@ -105,6 +110,40 @@ func (e *Engine) sealSession(s session.Session, jar map[string]string) ([]string
 		out = append(out, session.SetCookie(n, "", e.attrs, -1))
 	}
 	return out, nil
+}
+
+// sessionTooLargeError says, for the operator's log, that a session does not
+// fit the Cookie line and what to change. It never holds a token.
+type sessionTooLargeError struct{ size, budget int }
+
+func (e *sessionTooLargeError) Error() string {
+	return fmt.Sprintf("gateway: session not stored: its cookies would take about %d bytes of the Cookie line, over session_cookie_max_size (%d); "+
+		"nginx refuses a header line longer than large_client_header_buffers (8k by default in Kong) with 400 before the plugin runs: "+
+		"raise KONG_NGINX_PROXY_LARGE_CLIENT_HEADER_BUFFERS (e.g. \"4 16k\") and session_cookie_max_size together, or send fewer groups in the tokens",
+		e.size, e.budget)
+}
+
+// sessionNotStored answers a login or a session renewal whose session does
+// not fit: a 500 page for the person (the sign-in worked, storing it did
+// not), the cause in Err for the log, and the deletion of every session
+// cookie the request carries.
+func (e *Engine) sessionNotStored(err error, h http.Header) Decision {
+	d := respond(http.StatusInternalServerError, ReasonSessionTooLarge,
+		failedPage("You signed in, but your sign-in could not be stored: the session is too large for a browser cookie. Please contact your administrator."),
+		"text/html; charset=utf-8", err)
+	for _, c := range e.clearSession(h) {
+		d.Header.Add("Set-Cookie", c)
+	}
+	return d
+}
+
+// sealFailed is the answer when sealSession fails.
+func (e *Engine) sealFailed(err error, h http.Header) Decision {
+	var big *sessionTooLargeError
+	if errors.As(err, &big) {
+		return e.sessionNotStored(err, h)
+	}
+	return Internal(err)
 }
 
 // clearSession returns deletion cookies for every session cookie the

@@ -6,10 +6,7 @@ package kongplugin
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/textproto"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 	"weak"
@@ -26,8 +23,11 @@ const (
 	Priority = 1050 // runs before Kong's acl (950) and rate limiting (910)
 )
 
-// maxHeaders is passed to kong.request.get_headers; Kong drops headers past
-// it. 1000 is the most Kong accepts.
+// maxHeaders is passed to kong.request.get_headers; Kong silently drops the
+// header lines past it (ngx.req.get_headers' "truncated" result does not
+// cross the plugin server protocol). 1000 is the most Kong accepts. A request
+// whose lines reach it is refused: the plugin cannot know what it did not
+// see (a second Authorization, another spelling of an identity header).
 const maxHeaders = 1000
 
 // Config is the plugin's configuration as Kong sends it; its fields (those of
@@ -96,11 +96,11 @@ func (c *Config) Access(kong *pdk.PDK) {
 		exitInternal(kong, fmt.Errorf("reading headers: %w", err))
 		return
 	}
-	req := &gateway.Request{
-		Header: canonical(raw),
-		Method: once(kong.Request.GetMethod),
-		Target: once(kong.Request.GetPathWithQuery),
+	if n := gateway.HeaderLines(raw); n >= maxHeaders {
+		apply(kong, gateway.TooManyHeaders(n, maxHeaders), cfg.LogDenials)
+		return
 	}
+	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))
 	apply(kong, b.engine.Decide(ctx, req), cfg.LogDenials)
 }
 
@@ -159,16 +159,6 @@ func exitInternal(kong *pdk.PDK, err error) {
 	_ = kong.Log.Err("okta-oidc: " + err.Error())
 	d := gateway.Internal(err)
 	kong.Response.Exit(d.Status, d.Body, d.Header)
-}
-
-// canonical turns Kong's lower-case header map into an http.Header.
-func canonical(raw map[string][]string) http.Header {
-	h := make(http.Header, len(raw))
-	for k, v := range raw {
-		ck := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
-		h[ck] = append(h[ck], v...)
-	}
-	return h
 }
 
 // once memoizes a PDK getter so a decision that needs it twice pays once.

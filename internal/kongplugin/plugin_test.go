@@ -21,6 +21,7 @@ import (
 	"github.com/Kong/go-pdk/request"
 	"github.com/Kong/go-pdk/response"
 	"github.com/Kong/go-pdk/router"
+	"github.com/Kong/go-pdk/server/kong_plugin_protocol"
 	"github.com/Kong/go-pdk/service"
 	service_request "github.com/Kong/go-pdk/service/request"
 	service_response "github.com/Kong/go-pdk/service/response"
@@ -40,11 +41,43 @@ type counting struct {
 	mu    sync.Mutex
 	calls []string
 	logs  []string // arguments of kong.log.* calls
+	// lines, when set, are the request's header lines in order, answered to
+	// get_headers the way Kong does (see kongHeaders) instead of the
+	// harness's unbounded map.
+	lines [][2]string
+}
+
+// kongHeaders is what kong.request.get_headers(max) returns for these header
+// lines: ngx.req.get_headers(max) keeps the first max lines, names
+// lower-cased, repeated names as lists, and silently drops the rest.
+func kongHeaders(lines [][2]string, max int) map[string][]string {
+	out := map[string][]string{}
+	for i, l := range lines {
+		if i == max {
+			break
+		}
+		k := strings.ToLower(l[0])
+		out[k] = append(out[k], l[1])
+	}
+	return out
 }
 
 func (c *counting) Handle(method string, args []byte) []byte {
 	c.mu.Lock()
 	c.calls = append(c.calls, method)
+	if method == "kong.request.get_headers" && c.lines != nil {
+		var max kong_plugin_protocol.Int
+		if err := proto.Unmarshal(args, &max); err != nil {
+			c.TestEnv.Errorf("get_headers argument: %v", err)
+		}
+		c.mu.Unlock()
+		st, err := bridge.WrapHeaders(kongHeaders(c.lines, int(max.V)))
+		if err != nil {
+			c.TestEnv.Errorf("wrapping headers: %v", err)
+		}
+		out, _ := proto.Marshal(st)
+		return out
+	}
 	if strings.HasPrefix(method, "kong.log.") {
 		var l structpb.ListValue
 		if proto.Unmarshal(args, &l) == nil {
@@ -60,11 +93,18 @@ var lastLogs []string
 
 func run(t *testing.T, cfg *Config, req test.Request) (*test.TestEnv, []string) {
 	t.Helper()
+	return runLines(t, cfg, req, nil)
+}
+
+// runLines is run with the request's headers given as ordered lines, read
+// back by the plugin as Kong would return them.
+func runLines(t *testing.T, cfg *Config, req test.Request, lines [][2]string) (*test.TestEnv, []string) {
+	t.Helper()
 	env, err := test.New(t, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counting{TestEnv: env}
+	c := &counting{TestEnv: env, lines: lines}
 	b := bridge.New(bridgetest.MockFunc(c))
 	k := &pdk.PDK{
 		Client: client.Client{PdkBridge: b}, Ctx: ctx.Ctx{PdkBridge: b}, Log: log.Log{PdkBridge: b},
@@ -212,10 +252,93 @@ func TestEngineBuiltOncePerInstance(t *testing.T) {
 	}
 }
 
-func TestCanonicalHeaders(t *testing.T) {
-	h := canonical(map[string][]string{"authorization": {"a"}, "x_authenticated_userid": {"b"}, "x-forwarded-for": {"1", "2"}})
-	if h.Get("Authorization") != "a" || h.Get("X-Authenticated-Userid") != "b" || len(h.Values("X-Forwarded-For")) != 2 {
-		t.Fatalf("canonical = %v", h)
+// TestNoSpellingOfIdentityHeadersReachesUpstream: through the adapter, with
+// a valid token, no client-sent spelling of an identity header reaches the
+// upstream, an unmanaged underscore header does, and the pass still costs 2
+// PDK calls.
+func TestNoSpellingOfIdentityHeadersReachesUpstream(t *testing.T) {
+	iss := testissuer.New(t)
+	tok := iss.Mint(t, iss.Claims(time.Now()))
+	env, calls := run(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{
+		"Authorization":           {"Bearer " + tok},
+		"X_Authenticated_Userid":  {"admin"},
+		"x-authenticated-userid":  {"admin"},
+		"X_AUTHENTICATED_GROUPS":  {"kong_admins"},
+		"X_Consumer_Username":     {"admin"},
+		"X-Consumer-ID":           {"c1"},
+		"X_Credential_Identifier": {"admin"},
+		"X_Probe":                 {"1"},
+	}})
+	if strings.Join(calls, ",") != "kong.request.get_headers,kong.service.request.set_headers" {
+		t.Fatalf("PDK calls = %q", calls)
+	}
+	h := env.ServiceReq.Headers
+	managed := map[string]bool{"x-authenticated-userid": true, "x-authenticated-groups": true, "x-consumer-username": true,
+		"x-consumer-id": true, "x-credential-identifier": true}
+	for k, v := range h {
+		f := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		if !managed[f] {
+			continue
+		}
+		switch {
+		case k == "X-Authenticated-Userid" && len(v) == 1 && v[0] == "alice@example.com":
+		case k == "X-Authenticated-Groups" && len(v) == 1 && v[0] == "kong_group, everyone":
+		default:
+			t.Errorf("upstream got %s: %q", k, v)
+		}
+	}
+	if h.Get("X_Probe") != "1" {
+		t.Errorf("an unmanaged underscore header was dropped: %v", h)
+	}
+}
+
+// TestSecondAuthorizationPastHeaderLimitNeverPasses: Kong's get_headers(1000)
+// drops the lines past 1000, so a second Authorization placed there is
+// invisible. A request whose lines fill the limit is refused (400) instead.
+func TestSecondAuthorizationPastHeaderLimitNeverPasses(t *testing.T) {
+	iss := testissuer.New(t)
+	good := iss.Mint(t, iss.Claims(time.Now()))
+	build := func(fillers int, second bool) [][2]string {
+		lines := [][2]string{{"Host", "gw.example"}, {"Authorization", "Bearer " + good}}
+		for i := 0; i < fillers; i++ {
+			lines = append(lines, [2]string{fmt.Sprintf("X-Filler-%d", i), "x"})
+		}
+		if second {
+			lines = append(lines, [2]string{"Authorization", "Bearer attacker.token.here"})
+		}
+		return lines
+	}
+	tests := []struct {
+		name   string
+		lines  [][2]string
+		status int // 0: passed
+	}{
+		{"second Authorization past line 1000", build(1000, true), 400},
+		{"second Authorization at line 1001", build(998, true), 400},
+		{"second Authorization at line 1000", build(997, true), 400},
+		{"1000 lines, one Authorization", build(998, false), 400},
+		{"999 lines, one Authorization", build(997, false), 0},
+		{"second Authorization within the limit", build(10, true), 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, calls := runLines(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api"}, tt.lines)
+			if tt.status == 0 {
+				if env.ClientRes.Status != 0 {
+					t.Fatalf("status = %d, want a pass", env.ClientRes.Status)
+				}
+				return
+			}
+			if env.ClientRes.Status != tt.status {
+				t.Fatalf("status = %d, want %d (calls %q)", env.ClientRes.Status, tt.status, calls)
+			}
+			if got := env.ClientRes.Headers.Get("WWW-Authenticate"); got != `Bearer realm="okta-oidc", error="invalid_request"` {
+				t.Fatalf("WWW-Authenticate = %q", got)
+			}
+			if len(calls) != 2 || calls[1] != "kong.response.exit" {
+				t.Fatalf("calls = %q", calls)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 )
@@ -82,9 +83,10 @@ func Holds(claims map[string]any, r config.Rule) bool {
 }
 
 // HeaderValue renders a claim as an upstream header value: strings as they
-// are, lists of strings joined with ", ", numbers and booleans as JSON.
-// Objects, null, mixed lists and values holding control characters (which
-// could split a header) are not rendered.
+// are, lists of strings joined with ", " (each element encoded by
+// ListElement), numbers and booleans as JSON. Objects, null, mixed lists and
+// values holding control characters (which could split a header) are not
+// rendered.
 func HeaderValue(v any) (string, bool) {
 	var s string
 	switch t := v.(type) {
@@ -103,20 +105,79 @@ func HeaderValue(v any) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		s = strings.Join(list, ", ")
+		enc := make([]string, len(list))
+		for i, e := range list {
+			if hasControl(e) {
+				return "", false
+			}
+			enc[i] = ListElement(e)
+		}
+		s = strings.Join(enc, ", ")
 	default:
 		return "", false
 	}
 	if s == "" || len(s) > 4096 {
 		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return "", false
-		}
+	if hasControl(s) {
+		return "", false
 	}
 	return s, true
 }
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// listSpecial are the bytes a list element must not carry raw: the list
+// delimiter ",", the quote and backslash of quoted strings (RFC 9110,
+// RFC 8941), the parameter delimiter ";" (RFC 8941 items, media-type style
+// parsers), and "%" because it starts the encoding itself.
+const listSpecial = `,;"\%`
+
+// ListElement encodes one element of a list rendered into a header so that
+// no parser of the list can read it as anything but one element with its
+// own name: each byte of listSpecial, and the bytes of white space at
+// either end (a split-then-trim parser would drop it), is percent-encoded
+// (%2C, %3B, %22, %5C, %25, %20, %C2%A0...). Elements without those bytes, nearly every group name, are
+// unchanged; percent-decoding each element after splitting on "," gives the
+// claim's exact strings back. Control characters are not encoded: the
+// caller refuses them.
+//
+// Why not RFC 8941 quoted strings ("Marketing, kong_admins")? A quoted
+// element still holds raw commas, and an upstream that splits on "," and
+// trims, the commonest parser, reads "a, kong_admins, b" quoted as three
+// pieces, the middle one exactly kong_admins. After this encoding a raw ","
+// only ever separates elements, so every parser, naive or not, sees the same
+// elements: a group named "Marketing, kong_admins" reaches the upstream as
+// "Marketing%2C kong_admins", never as kong_admins.
+func ListElement(e string) string {
+	lead := len(e) - len(strings.TrimLeftFunc(e, trimmed))
+	trail := len(e) - lead - len(strings.TrimRightFunc(e[lead:], trimmed))
+	if lead == 0 && trail == 0 && !strings.ContainsAny(e, listSpecial) {
+		return e
+	}
+	var b strings.Builder
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if i < lead || i >= len(e)-trail || strings.IndexByte(listSpecial, c) >= 0 {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// trimmed reports whether a trim function of a common language may drop r
+// at an element's end: Unicode white space (Go, Python, Java's strip) and
+// the byte-order mark (JavaScript's trim).
+func trimmed(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }
 
 // Explain says why claims do not satisfy r, for operators' logs: which claim
 // path was read, what it held, and what was needed. It returns "" when the

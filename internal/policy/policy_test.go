@@ -3,8 +3,10 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 )
@@ -167,6 +169,14 @@ func TestHeaderValue(t *testing.T) {
 		{"mixed list", []any{"a", json.Number("1")}, "", false},
 		{"list with null", []any{"a", nil}, "", false},
 		{"nested list", []any{[]any{"a"}}, "", false},
+		{"element with the delimiter", []any{"Marketing, kong_admins", "everyone"}, "Marketing%2C kong_admins, everyone", true},
+		{"element quoted", []any{`"a, kong_admins, b"`}, "%22a%2C kong_admins%2C b%22", true},
+		{"element with ; \\ %", []any{`kong_admins;q=1`, `a\b`, "100%"}, "kong_admins%3Bq=1, a%5Cb, 100%25", true},
+		{"element with edge spaces", []any{" kong_admins ", "a b"}, "%20kong_admins%20, a b", true},
+		{"element with edge NBSP and BOM", []any{"\u00a0kong_admins\ufeff"}, "%C2%A0kong_admins%EF%BB%BF", true},
+		{"element all spaces", []any{"  "}, "%20%20", true},
+		{"element with a tab", []any{"\tkong_admins"}, "", false},
+		{"plain string with a comma", "Doe, Jane", "Doe, Jane", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,6 +194,68 @@ func TestHeaderValue(t *testing.T) {
 			t.Errorf("claim %s: %q, %v; want %q", name, got, ok, want)
 		}
 	}
+}
+
+// TestListNeverMisreadByNaiveSplit: a group whose name holds the delimiter
+// (or quotes, or trims to another name) never reaches an upstream that
+// splits on "," and trims as a group the user does not have.
+func TestListNeverMisreadByNaiveSplit(t *testing.T) {
+	for _, groups := range [][]string{
+		{"Marketing, kong_admins"},
+		{`"a, kong_admins, b"`, "everyone"},
+		{" kong_admins"},
+		{"\u00a0kong_admins"},
+		{"kong_admins;x", `kong_admins\`},
+	} {
+		list := make([]any, len(groups))
+		for i, g := range groups {
+			list[i] = g
+		}
+		v, ok := HeaderValue(list)
+		if !ok {
+			t.Fatalf("HeaderValue(%q) not rendered", groups)
+		}
+		checkNaiveSplit(t, groups, v)
+	}
+}
+
+// checkNaiveSplit: splitting v on "," and trimming (as Go's TrimSpace, or a
+// trim that also drops a BOM) gives exactly the elements, each of which
+// percent-decodes to its group; no piece equals a group the list lacks.
+func checkNaiveSplit(t *testing.T, groups []string, v string) {
+	t.Helper()
+	pieces := strings.Split(v, ",")
+	if len(pieces) != len(groups) {
+		t.Fatalf("%q rendered as %q: %d pieces", groups, v, len(pieces))
+	}
+	for i, p := range pieces {
+		for _, trimmed := range []string{strings.TrimSpace(p), strings.TrimFunc(p, func(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' })} {
+			dec, err := url.PathUnescape(trimmed)
+			if err != nil || dec != groups[i] {
+				t.Fatalf("%q rendered as %q: piece %q decodes to %q (%v), want %q", groups, v, trimmed, dec, err, groups[i])
+			}
+		}
+	}
+}
+
+// FuzzListHeaderValue: whatever the group names, a rendered list splits into
+// exactly its elements and decodes back to them.
+func FuzzListHeaderValue(f *testing.F) {
+	f.Add("Marketing, kong_admins\x00everyone")
+	f.Add(`"a, kong_admins, b"\x00 x \x00%2C`)
+	f.Add("\u00a0\u2028a\ufeff\x00;\\")
+	f.Fuzz(func(t *testing.T, joined string) {
+		groups := strings.Split(joined, "\x00")
+		list := make([]any, len(groups))
+		for i, g := range groups {
+			list[i] = g
+		}
+		v, ok := HeaderValue(list)
+		if !ok {
+			return
+		}
+		checkNaiveSplit(t, groups, v)
+	})
 }
 
 // FuzzHeaderValue: a rendered value never holds a byte that could end or

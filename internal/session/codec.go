@@ -9,7 +9,9 @@
 // lifetime.
 //
 // The cookie name is part of the associated data: a value copied into another
-// cookie name does not open. Timestamps (creation, last use, token expiry) are
+// cookie name does not open. So is the Codec's binding (WithBinding: the
+// issuer and client_id): a value sealed for one client does not open for
+// another, even when both share a secret and a cookie name and scope. Timestamps (creation, last use, token expiry) are
 // kept inside the encrypted payload, never in cookie attributes.
 //
 // The package is pure: no I/O beyond the injected random source, no clock
@@ -72,6 +74,7 @@ type Cookie struct {
 // and safe for concurrent use if its random source is.
 type Codec struct {
 	aeads     []cipher.AEAD // aeads[0] seals; all open
+	binding   []byte        // length-prefixed WithBinding values, in the associated data
 	rand      io.Reader
 	maxSize   int
 	maxChunks int
@@ -85,6 +88,7 @@ type options struct {
 	maxSize   int
 	maxChunks int
 	purpose   string
+	binding   []string
 }
 
 // WithRand sets the source of nonces (default crypto/rand.Reader). It must be
@@ -103,6 +107,13 @@ func WithMaxChunks(n int) Option { return func(o *options) { o.maxChunks = n } }
 // DefaultPurpose), e.g. "login" for login-state cookies, so one secret gives
 // independent keys for independent uses.
 func WithPurpose(p string) Option { return func(o *options) { o.purpose = p } }
+
+// WithBinding binds every value the Codec seals to these strings (e.g. the
+// issuer and client_id): they join the associated data, so a value opens
+// only under a Codec with the same binding, in the same order.
+func WithBinding(values ...string) Option {
+	return func(o *options) { o.binding = append([]string(nil), values...) }
+}
 
 // NewCodec derives one key per secret. secrets[0] seals, all secrets open.
 // Each secret must be at least MinSecretLen bytes of high-entropy material
@@ -137,6 +148,11 @@ func NewCodec(secrets []string, opts ...Option) (*Codec, error) {
 		return nil, errors.Join(errs...)
 	}
 	c := &Codec{rand: o.rand, maxSize: o.maxSize, maxChunks: o.maxChunks}
+	c.binding = binary.BigEndian.AppendUint32(nil, uint32(len(o.binding)))
+	for _, v := range o.binding {
+		c.binding = binary.BigEndian.AppendUint32(c.binding, uint32(len(v)))
+		c.binding = append(c.binding, v...)
+	}
 	info := "okta-oidc " + o.purpose + " v1"
 	for _, s := range secrets {
 		key, err := hkdf.Key(sha256.New, []byte(s), nil, info, 32)
@@ -158,14 +174,17 @@ func NewCodec(secrets []string, opts ...Option) (*Codec, error) {
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// associatedData binds the format version, the cookie (base) name and the
-// number of chunks (0 for a single, unsplit cookie).
-func associatedData(name string, chunks int) []byte {
-	ad := make([]byte, 0, 1+4+len(name)+4)
+// associatedData binds the format version, the cookie (base) name, the
+// number of chunks (0 for a single, unsplit cookie) and the Codec's binding.
+// Every variable-length part is length-prefixed, so no two inputs share one
+// encoding.
+func (c *Codec) associatedData(name string, chunks int) []byte {
+	ad := make([]byte, 0, 1+4+len(name)+4+len(c.binding))
 	ad = append(ad, formatVersion)
 	ad = binary.BigEndian.AppendUint32(ad, uint32(len(name)))
 	ad = append(ad, name...)
 	ad = binary.BigEndian.AppendUint32(ad, uint32(chunks))
+	ad = append(ad, c.binding...)
 	return ad
 }
 
@@ -178,7 +197,7 @@ func (c *Codec) seal(name string, plaintext []byte, chunks int) (string, error) 
 	if _, err := io.ReadFull(c.rand, buf[1:]); err != nil {
 		return "", fmt.Errorf("session: reading nonce: %w", err)
 	}
-	buf = c.aeads[0].Seal(buf, buf[1:1+nonceSize], plaintext, associatedData(name, chunks))
+	buf = c.aeads[0].Seal(buf, buf[1:1+nonceSize], plaintext, c.associatedData(name, chunks))
 	return b64.EncodeToString(buf), nil
 }
 
@@ -193,7 +212,7 @@ func (c *Codec) open(name, value string, chunks int) ([]byte, error) {
 		return nil, ErrInvalid
 	}
 	nonce, ct := raw[1:1+nonceSize], raw[1+nonceSize:]
-	ad := associatedData(name, chunks)
+	ad := c.associatedData(name, chunks)
 	for _, aead := range c.aeads {
 		if pt, err := aead.Open(nil, nonce, ct, ad); err == nil {
 			return pt, nil
@@ -228,6 +247,24 @@ func (c *Codec) Seal(name string, plaintext []byte) (string, error) {
 // does not authenticate under one of the Codec's secrets returns ErrInvalid.
 func (c *Codec) Open(name, value string) ([]byte, error) {
 	return c.open(name, value, 0)
+}
+
+// SealedSize is about how many bytes name=value takes for a plaintext of n
+// bytes sealed into one cookie (chunking adds a few per chunk), e.g. to
+// report a value SealCookies refused.
+func SealedSize(name string, n int) int { return len(name) + 1 + encodedLen(n) }
+
+// LineSize is how many bytes cookies take in a Cookie request header:
+// their name=value pairs joined with "; ".
+func LineSize(cookies []Cookie) int {
+	n := 0
+	for i, c := range cookies {
+		if i > 0 {
+			n += 2
+		}
+		n += len(c.Name) + 1 + len(c.Value)
+	}
+	return n
 }
 
 // ChunkName is the name of the i-th chunk (from 1) of the cookie name.

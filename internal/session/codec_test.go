@@ -434,3 +434,42 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// TestBindingSeparatesClients: a value sealed for one issuer and client opens
+// only under the same binding, whether single or chunked, even with the same
+// secret and cookie name.
+func TestBindingSeparatesClients(t *testing.T) {
+	const iss = "https://dev-1.okta.com/oauth2/default"
+	a := newCodec(t, []string{secretA}, WithBinding(iss, "client-a"))
+	pt := []byte("session")
+	v := seal(t, a, name, pt)
+	big, err := a.SealCookies(name, payload(9000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar := map[string]string{}
+	for _, c := range big {
+		jar[c.Name] = c.Value
+	}
+	for _, tc := range []struct {
+		name string
+		c    *Codec
+		open bool
+	}{
+		{"same binding", newCodec(t, []string{secretA}, WithBinding(iss, "client-a")), true},
+		{"other client", newCodec(t, []string{secretA}, WithBinding(iss, "client-b")), false},
+		{"other issuer", newCodec(t, []string{secretA}, WithBinding("https://dev-2.okta.com/oauth2/default", "client-a")), false},
+		{"shifted boundary", newCodec(t, []string{secretA}, WithBinding(iss+"c", "lient-a")), false},
+		{"no binding", newCodec(t, []string{secretA}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.c.Open(name, v)
+			if tc.open != (err == nil) || (tc.open && !bytes.Equal(got, pt)) {
+				t.Fatalf("Open = %q, %v; want opened %v", got, err, tc.open)
+			}
+			if _, err := tc.c.OpenCookies(name, jar); tc.open != (err == nil) {
+				t.Fatalf("OpenCookies (chunked) = %v; want opened %v", err, tc.open)
+			}
+		})
+	}
+}

@@ -23,11 +23,16 @@ func fuzzCodec(t testing.TB) *Codec {
 // a genuinely sealed value always opens, and any one-byte change to it does not.
 func FuzzOpen(f *testing.F) {
 	c := fuzzCodec(f)
+	other, err := NewCodec([]string{secretA, secretB}, WithBinding("https://issuer.example", "other-client"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	// The genuine seed must be the same in every fuzzing worker process.
 	genuine := seal(f, newCodec(f, []string{secretA}), name, []byte("seed"))
 	f.Add("", []byte(""), 0)
 	f.Add("AQ", []byte("x"), 1)
 	f.Add(genuine, []byte(`{"v":1,"s":"u"}`), 5)
+	f.Add(genuine, Marshal(typicalSession()), 7)
 	f.Add(genuine[:len(genuine)-1], []byte{0}, 40)
 	f.Add(genuine+"\n", bytes.Repeat([]byte{0xff}, 300), 1000)
 	f.Add(strings.Repeat("A", 5000), []byte("x"), -3)
@@ -59,6 +64,70 @@ func FuzzOpen(f *testing.F) {
 		m := v[:i] + string(repl) + v[i+1:]
 		if _, err := c.Open(name, m); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Open(value with byte %d changed) = %v; want ErrInvalid", i, err)
+		}
+		// Sealed for one client, it never opens for another.
+		if _, err := other.Open(name, v); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a value sealed without a binding opened under one: %v", err)
+		}
+		// A session payload that opens decodes, or is refused, and never
+		// panics; one that decodes re-encodes to the same session.
+		if s, err := Unmarshal(got); err == nil {
+			sameSession(t, s)
+		}
+	})
+}
+
+// sameSession fails unless s survives Marshal and Unmarshal unchanged.
+func sameSession(t *testing.T, s Session) {
+	t.Helper()
+	again, err := Unmarshal(Marshal(s))
+	if err != nil || again.Subject != s.Subject || again.AccessToken != s.AccessToken || again.RefreshToken != s.RefreshToken ||
+		again.IDToken != s.IDToken || !again.AccessExpiry.Equal(s.AccessExpiry) || !again.Created.Equal(s.Created) || !again.LastSeen.Equal(s.LastSeen) {
+		t.Fatalf("re-encoding changed the session: %+v -> %+v (%v)", s, again, err)
+	}
+}
+
+// FuzzUnmarshal: arbitrary payloads (as if a sealed cookie opened) never
+// panic, are refused with ErrInvalid, or decode to a session that
+// re-encodes to the same session.
+func FuzzUnmarshal(f *testing.F) {
+	f.Add(Marshal(typicalSession()))
+	f.Add(Marshal(Session{}))
+	f.Add(Marshal(Session{AccessToken: "opaque", IDToken: "a.b.c"}))
+	f.Add([]byte{sessionVersion})
+	f.Add([]byte(`{"v":1,"s":"u"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Unmarshal(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Unmarshal error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		sameSession(t, s)
+	})
+}
+
+// FuzzSetCookieRoundTrip: what SetCookie writes for a valid name and value,
+// sent back by a browser in one Cookie line among other cookies, parses to
+// the same value; the other cookies never change it.
+func FuzzSetCookieRoundTrip(f *testing.F) {
+	f.Add("okta_session", "AQID-_x", "theme=dark; okta_session=evil")
+	f.Add("okta_session_1", "", "")
+	f.Add("a", `"q"`, "a=1")
+	f.Fuzz(func(t *testing.T, name, value, others string) {
+		if !ValidName(name) || !isCookieValue(value) {
+			return
+		}
+		sc := SetCookie(name, value, Attributes{Path: "/", Secure: true, HTTPOnly: true, SameSite: "Lax"}, 60)
+		pair, _, _ := strings.Cut(sc, ";")
+		if pair != name+"="+value {
+			t.Fatalf("SetCookie wrote %q for %q=%q", sc, name, value)
+		}
+		// Browsers send the most specific cookie first; ours comes first.
+		jar := ParseCookieHeader([]string{pair + "; " + others})
+		if got, ok := jar[name]; !ok || got != value {
+			t.Fatalf("Cookie %q parsed %q=%q (present %v), want %q", pair+"; "+others, name, got, ok, value)
 		}
 	})
 }

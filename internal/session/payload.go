@@ -1,17 +1,23 @@
 package session
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 )
 
-// payloadVersion is written as "v" in every payload; Unmarshal refuses others.
-const payloadVersion = 1
+// loginVersion is written as "v" in every login-state payload;
+// UnmarshalLoginState refuses others.
+const loginVersion = 1
 
 // Session is what the session cookie holds once a browser has logged in.
 type Session struct {
@@ -41,38 +47,185 @@ func (s *Session) Expired(now time.Time, t Timeouts) bool {
 	return false
 }
 
-type sessionJSON struct {
-	V   int    `json:"v"`
-	Sub string `json:"s,omitempty"`
-	AT  string `json:"a,omitempty"`
-	RT  string `json:"r,omitempty"`
-	IT  string `json:"i,omitempty"`
-	AE  int64  `json:"ae,omitempty"`
-	C   int64  `json:"c,omitempty"`
-	LS  int64  `json:"l,omitempty"`
+// The session payload is binary and compressed, because it must fit in
+// the browser's one Cookie line, which nginx caps at 8 KiB by default
+// (large_client_header_buffers), next to the site's other cookies:
+//
+//	payload = sessionVersion || DEFLATE(body)
+//	body    = varint(AccessExpiry) varint(Created) varint(LastSeen)
+//	          bytes(Subject) bytes(RefreshToken) token(AccessToken) token(IDToken)
+//	bytes   = uvarint(len) || len bytes
+//	token   = 0 (none) | 1 bytes(text) | 2 bytes(header) bytes(payload) bytes(signature)
+//
+// A JWT (kind 2) is stored as its three segments base64url-decoded, which
+// both saves base64's third and lets DEFLATE find what the access and ID
+// tokens share (the group list, sub, iss). Timestamps are Unix seconds, 0
+// for a zero time.
+//
+// Compressing before encrypting leaks the compressed length, which CRIME and
+// BREACH turn into a secret when an attacker can put chosen bytes next to the
+// secret and watch the length across many tries. No attacker-chosen byte is
+// in this payload: everything comes from the IdP's token response (the
+// tokens, their claims, the refresh token) and the clock. The user's own
+// profile fields sit in the tokens, but the user is the session's owner and
+// the secrets are theirs; they are set by the IdP, not per request, and a
+// third party cannot vary them. The login state, which carries the
+// attacker-chosen return target next to the PKCE verifier and nonce, is
+// therefore NOT compressed (MarshalLoginState).
+const sessionVersion = 2
+
+// maxBody bounds the inflated body: far above any cookie budget, so a
+// payload (authenticated, but never trusted to be small) cannot make
+// Unmarshal allocate without bound.
+const maxBody = 1 << 18
+
+const (
+	tokNone = 0
+	tokText = 1
+	tokJWT  = 2
+)
+
+var seg = base64.RawURLEncoding.Strict()
+
+// appendToken stores a token, as its decoded segments when it is a JWT whose
+// segments re-encode to exactly the same text (so the signature input is
+// restored byte for byte), else as text.
+func appendToken(b []byte, tok string) []byte {
+	if tok == "" {
+		return append(b, tokNone)
+	}
+	if parts := strings.Split(tok, "."); len(parts) == 3 {
+		var dec [3][]byte
+		ok := true
+		for i, p := range parts {
+			d, err := seg.DecodeString(p)
+			if err != nil || seg.EncodeToString(d) != p {
+				ok = false
+				break
+			}
+			dec[i] = d
+		}
+		if ok {
+			b = append(b, tokJWT)
+			for _, d := range dec {
+				b = appendBytes(b, d)
+			}
+			return b
+		}
+	}
+	return appendBytes(append(b, tokText), []byte(tok))
 }
 
-// Marshal encodes s as compact JSON with short keys and Unix-second
-// timestamps (sub-second precision is dropped; a zero time is omitted).
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// Marshal encodes s compactly (see sessionVersion). Sub-second precision is
+// dropped.
 func Marshal(s Session) []byte {
-	// json.Marshal cannot fail on strings and integers.
-	b, _ := json.Marshal(sessionJSON{
-		V: payloadVersion, Sub: s.Subject, AT: s.AccessToken, RT: s.RefreshToken, IT: s.IDToken,
-		AE: unix(s.AccessExpiry), C: unix(s.Created), LS: unix(s.LastSeen),
-	})
-	return b
+	var body []byte
+	body = binary.AppendVarint(body, unix(s.AccessExpiry))
+	body = binary.AppendVarint(body, unix(s.Created))
+	body = binary.AppendVarint(body, unix(s.LastSeen))
+	body = appendBytes(body, []byte(s.Subject))
+	body = appendBytes(body, []byte(s.RefreshToken))
+	body = appendToken(body, s.AccessToken)
+	body = appendToken(body, s.IDToken)
+
+	var out bytes.Buffer
+	out.WriteByte(sessionVersion)
+	// Writing to a bytes.Buffer cannot fail, nor can a valid level.
+	w, _ := flate.NewWriter(&out, flate.BestCompression)
+	_, _ = w.Write(body)
+	_ = w.Close()
+	return out.Bytes()
+}
+
+// reader decodes a body; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated or malformed payload", ErrInvalid)
+	}
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 || n > uint64(len(r.b)-k) {
+		r.fail()
+		r.b = nil
+		return nil
+	}
+	v := r.b[k : k+int(n)]
+	r.b = r.b[k+int(n):]
+	return v
+}
+
+func (r *reader) token() string {
+	if len(r.b) == 0 {
+		r.fail()
+		return ""
+	}
+	kind := r.b[0]
+	r.b = r.b[1:]
+	switch kind {
+	case tokNone:
+		return ""
+	case tokText:
+		t := r.bytes()
+		if r.err == nil && len(t) == 0 {
+			r.fail()
+		}
+		return string(t)
+	case tokJWT:
+		h, p, sig := r.bytes(), r.bytes(), r.bytes()
+		return seg.EncodeToString(h) + "." + seg.EncodeToString(p) + "." + seg.EncodeToString(sig)
+	}
+	r.fail()
+	return ""
 }
 
 // Unmarshal decodes a payload made by Marshal. Errors wrap ErrInvalid.
 func Unmarshal(b []byte) (Session, error) {
-	var j sessionJSON
-	if err := decode(b, &j.V, &j); err != nil {
-		return Session{}, err
+	if len(b) == 0 || b[0] != sessionVersion {
+		return Session{}, fmt.Errorf("%w: not a version %d session payload", ErrInvalid, sessionVersion)
 	}
-	return Session{
-		Subject: j.Sub, AccessToken: j.AT, RefreshToken: j.RT, IDToken: j.IT,
-		AccessExpiry: fromUnix(j.AE), Created: fromUnix(j.C), LastSeen: fromUnix(j.LS),
-	}, nil
+	body, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b[1:])), maxBody+1))
+	if err != nil || len(body) > maxBody {
+		return Session{}, fmt.Errorf("%w: inflating payload", ErrInvalid)
+	}
+	r := &reader{b: body}
+	s := Session{
+		AccessExpiry: fromUnix(r.varint()),
+		Created:      fromUnix(r.varint()),
+		LastSeen:     fromUnix(r.varint()),
+	}
+	s.Subject = string(r.bytes())
+	s.RefreshToken = string(r.bytes())
+	s.AccessToken = r.token()
+	s.IDToken = r.token()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	if r.err != nil {
+		return Session{}, r.err
+	}
+	return s, nil
 }
 
 // LoginState is kept in a per-attempt cookie between the redirect to the IdP
@@ -100,10 +253,12 @@ type loginJSON struct {
 	C  int64  `json:"c,omitempty"`
 }
 
-// MarshalLoginState encodes l like Marshal.
+// MarshalLoginState encodes l as compact JSON with short keys. It is never
+// compressed: ReturnTo is chosen by whoever sends the browser to login and
+// sits next to the nonce and PKCE verifier (see sessionVersion).
 func MarshalLoginState(l LoginState) []byte {
 	// json.Marshal cannot fail on strings and integers.
-	b, _ := json.Marshal(loginJSON{V: payloadVersion, S: l.State, N: l.Nonce, PV: l.Verifier, R: l.ReturnTo, C: unix(l.Created)})
+	b, _ := json.Marshal(loginJSON{V: loginVersion, S: l.State, N: l.Nonce, PV: l.Verifier, R: l.ReturnTo, C: unix(l.Created)})
 	return b
 }
 
@@ -121,8 +276,8 @@ func decode(b []byte, version *int, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: decoding payload: %v", ErrInvalid, err)
 	}
-	if *version != payloadVersion {
-		return fmt.Errorf("%w: payload version %d, want %d", ErrInvalid, *version, payloadVersion)
+	if *version != loginVersion {
+		return fmt.Errorf("%w: payload version %d, want %d", ErrInvalid, *version, loginVersion)
 	}
 	return nil
 }

@@ -1,7 +1,10 @@
 package session
 
 import (
+	"bytes"
+	"compress/flate"
 	"errors"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,14 +48,78 @@ func TestMarshalRoundTrip(t *testing.T) {
 
 func TestMarshalFormat(t *testing.T) {
 	s := Session{Subject: "u", Created: t0.Add(999 * time.Millisecond), LastSeen: t0}
-	got := string(Marshal(s))
-	want := `{"v":1,"s":"u","c":1740830400,"l":1740830400}`
-	if got != want {
-		t.Fatalf("Marshal = %s; want %s", got, want)
+	b := Marshal(s)
+	if b[0] != sessionVersion {
+		t.Fatalf("Marshal starts with %d, want version %d", b[0], sessionVersion)
+	}
+	got, err := Unmarshal(b)
+	if err != nil || !got.Created.Equal(t0) {
+		t.Fatalf("Unmarshal = %+v, %v; want Created truncated to the second", got, err)
 	}
 	if got := string(MarshalLoginState(LoginState{State: "st", Nonce: "n", Verifier: "pv", ReturnTo: "/a?b", Created: t0})); got != `{"v":1,"s":"st","n":"n","p":"pv","r":"/a?b","c":1740830400}` {
 		t.Fatalf("MarshalLoginState = %s", got)
 	}
+}
+
+// TestMarshalTokensExactly: JWTs come back byte for byte (their signature
+// covers the encoded text); tokens that are not canonical JWTs are kept as
+// text.
+func TestMarshalTokensExactly(t *testing.T) {
+	for _, tok := range []string{
+		typicalSession().AccessToken,
+		"opaque-access-token",
+		"a.b.c",    // segments that decode
+		"a.b.c.d",  // four segments
+		"ab.cd.eR", // non-canonical last segment (trailing bits set): kept as text
+		"a..c", ".", "..", "a=.b.c", "x y.z.w",
+	} {
+		got, err := Unmarshal(Marshal(Session{AccessToken: tok, IDToken: tok}))
+		if err != nil || got.AccessToken != tok || got.IDToken != tok {
+			t.Errorf("token %q came back as %q, %q (%v)", tok, got.AccessToken, got.IDToken, err)
+		}
+	}
+}
+
+func TestUnmarshalRejectsBinary(t *testing.T) {
+	good := Marshal(typicalSession())
+	body := inflate(t, good[1:])
+	bomb := deflate(t, make([]byte, maxBody+1))
+	for name, in := range map[string][]byte{
+		"version 1 JSON":     []byte(`{"v":1,"s":"u"}`),
+		"unknown version":    append([]byte{3}, good[1:]...),
+		"not deflate":        {sessionVersion, 0xff, 0xff},
+		"truncated deflate":  good[:len(good)/2],
+		"truncated body":     append([]byte{sessionVersion}, deflate(t, body[:len(body)-3])...),
+		"trailing bytes":     append([]byte{sessionVersion}, deflate(t, append(body, 0))...),
+		"unknown token kind": append([]byte{sessionVersion}, deflate(t, []byte{0, 0, 0, 0, 0, 9})...),
+		"empty text token":   append([]byte{sessionVersion}, deflate(t, []byte{0, 0, 0, 0, 0, 1, 0, 0})...),
+		"length past end":    append([]byte{sessionVersion}, deflate(t, []byte{0, 0, 0, 0x7f})...),
+		"inflates too large": append([]byte{sessionVersion}, bomb...),
+	} {
+		if _, err := Unmarshal(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Unmarshal error = %v; want ErrInvalid", name, err)
+		}
+	}
+}
+
+func deflate(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, _ := flate.NewWriter(&out, flate.BestSpeed)
+	_, _ = w.Write(b)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func inflate(t testing.TB, b []byte) []byte {
+	t.Helper()
+	out, err := io.ReadAll(flate.NewReader(bytes.NewReader(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestUnmarshalRejects(t *testing.T) {
