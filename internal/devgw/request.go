@@ -59,6 +59,31 @@ func (h *headerList) joined(name string) (string, bool) {
 	return strings.Join(vals, sep), true
 }
 
+// kongGetHeader is kong.request.get_header (kong/tools/http.lua 3.9.1):
+// $http_<name> (case-insensitive, '-' and '_' alike, repeated lines
+// joined with ", "); when that value contains ", " it is looked up again
+// in ngx.req.get_headers(), whose keys are the lower-cased names as sent
+// and whose metatable retries a missing key lower-cased with '_' turned
+// into '-'; a list gives its first value. nil when absent.
+func (h *headerList) kongGetHeader(name string) any {
+	v, ok := h.joined(name)
+	if !ok {
+		return nil
+	}
+	if !strings.Contains(v, ", ") {
+		return v
+	}
+	t := h.table(100)
+	got, found := t[name]
+	if !found {
+		got = t[strings.ReplaceAll(strings.ToLower(name), "_", "-")]
+	}
+	if l, ok := got.([]any); ok {
+		return l[0]
+	}
+	return got
+}
+
 func (h *headerList) values(name string) []string {
 	var out []string
 	for _, l := range h.lines {
@@ -265,29 +290,31 @@ func newRequest(g *Gateway, w *worker, snap *snapshot, r *http.Request, start ti
 			rq.serverAddr, rq.serverPort = h, parsePort(p)
 		}
 	}
-	// Request headers: Host first, then the rest in a stable order.
-	// Header names containing '_' are dropped (nginx: underscores_in_headers off).
+	// Request headers: the lines as the client sent them (names, order,
+	// underscores: nginx with underscores_in_headers on), read by the
+	// front end. A request that did not come through it (a test calling
+	// ServeHTTP) has Host first, then the rest sorted by name.
 	rq.hdrs = &headerList{}
 	rq.httpHost = r.Host
-	if r.Host != "" {
-		rq.hdrs.add("Host", r.Host)
-	}
-	names := make([]string, 0, len(r.Header))
-	for k := range r.Header {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if strings.Contains(k, "_") {
-			g.log.infof("client sent invalid header line: %q (underscores_in_headers off), request_id: %s", k, rq.id)
-			continue
+	if lines, ok := rawLines(r); ok {
+		rq.hdrs.lines = append([]hdr(nil), lines...)
+	} else {
+		if r.Host != "" {
+			rq.hdrs.add("Host", r.Host)
 		}
-		for _, v := range r.Header[k] {
-			rq.hdrs.add(k, v)
+		names := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			names = append(names, k)
 		}
-	}
-	if len(r.TransferEncoding) > 0 {
-		rq.hdrs.add("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+		sort.Strings(names)
+		for _, k := range names {
+			for _, v := range r.Header[k] {
+				rq.hdrs.add(k, v)
+			}
+		}
+		if len(r.TransferEncoding) > 0 {
+			rq.hdrs.add("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+		}
 	}
 	if rq.trusted {
 		if xr, ok := rq.hdrs.get("x-real-ip"); ok {
