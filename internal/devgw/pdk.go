@@ -243,40 +243,35 @@ func decode(args []byte, m proto.Message) bool {
 
 func decodeFail(err string) pdkResult { return throw("assertion failed! (pb.decode: %s)", err) }
 
-// argString decodes a String argument; "" is nil (no default values).
-func argString(args []byte) (any, bool) {
+// Arguments are decoded like lua-protobuf 0.5.2 (pinned by Kong 3.9.1)
+// with its default auto_default_values: proto3 zero scalars arrive as
+// zero values ("" / 0 / false), never as nil.
+
+// argString decodes a String argument.
+func argString(args []byte) (string, *pdkResult) {
 	var s kpp.String
 	if !decode(args, &s) {
-		return nil, false
+		return "", failed(decodeFail("String"))
 	}
-	if s.V == "" {
-		return nil, true
-	}
-	return s.V, true
+	return s.V, nil
 }
 
-func argInt(args []byte) (any, bool) {
+// argInt decodes an Int argument.
+func argInt(args []byte) (int32, *pdkResult) {
 	var i kpp.Int
 	if !decode(args, &i) {
-		return nil, false
+		return 0, failed(decodeFail("Int"))
 	}
-	if i.V == 0 {
-		return nil, true
-	}
-	return float64(i.V), true
+	return i.V, nil
 }
 
-// argKV decodes a KV into (k, v) Lua values.
-func argKV(args []byte) (any, any, bool) {
+// argKV decodes a KV into its key and Lua value.
+func argKV(args []byte) (string, any, *pdkResult) {
 	var kv kpp.KV
 	if !decode(args, &kv) {
-		return nil, nil, false
+		return "", nil, failed(decodeFail("KV"))
 	}
-	var k any
-	if kv.K != "" {
-		k = kv.K
-	}
-	return k, valueToLua(kv.V), true
+	return kv.K, valueToLua(kv.V), nil
 }
 
 // headerValues validates a header value like checks.validate_header and
@@ -343,42 +338,14 @@ func phaseError(rq *request, allowed string) pdkResult {
 
 func failed(r pdkResult) *pdkResult { return &r }
 
-// requiredString decodes a String argument Kong requires: nil (an empty
-// string on the wire) throws nilMsg.
-func requiredString(args []byte, nilMsg string) (string, *pdkResult) {
-	v, ok := argString(args)
-	if !ok {
-		return "", failed(decodeFail("String"))
-	}
-	if v == nil {
-		return "", failed(throw("%s", nilMsg))
-	}
-	return v.(string), nil
-}
-
-// requiredKV decodes a KV whose key Kong requires: a nil key throws nilMsg.
-func requiredKV(args []byte, nilMsg string) (string, any, *pdkResult) {
-	k, v, ok := argKV(args)
-	if !ok {
-		return "", nil, failed(decodeFail("KV"))
-	}
-	if k == nil {
-		return "", nil, failed(throw("%s", nilMsg))
-	}
-	return k.(string), v, nil
-}
-
-// argMax decodes the optional max_<what> argument of get_query and
-// get_headers: nil means 100, otherwise 1 to 1000.
+// argMax decodes the max_<what> argument of get_query and get_headers
+// (go-pdk sends 100 for -1): Kong accepts 1 to 1000 and throws otherwise,
+// also for 0.
 func argMax(args []byte, what string) (int, *pdkResult) {
-	max, ok := argInt(args)
-	if !ok {
-		return 0, failed(decodeFail("Int"))
+	m, fail := argInt(args)
+	if fail != nil {
+		return 0, fail
 	}
-	if max == nil {
-		return 100, nil
-	}
-	m := max.(float64)
 	if m < 1 {
 		return 0, failed(throw("max_%s must be >= 1", what))
 	}
@@ -405,9 +372,14 @@ type headerTarget struct {
 
 // headerArg decodes and validates the KV of set_header and add_header.
 func headerArg(args []byte) (string, []string, *pdkResult) {
-	name, v, fail := requiredKV(args, "header name must be a string")
+	name, v, fail := argKV(args)
 	if fail != nil {
 		return "", nil, fail
+	}
+	if name == "" {
+		// Kong's validate_header accepts "", then nginx's header API
+		// refuses it (unverified, see DIFFERENCES.md)
+		return "", nil, failed(throw("header name must be a non-empty string"))
 	}
 	vals, bad := headerValues(name, v)
 	if bad != "" {
@@ -461,9 +433,12 @@ func (t headerTarget) addHeader(rq *request, args []byte) pdkResult {
 }
 
 func (t headerTarget) clearHeader(rq *request, args []byte) pdkResult {
-	name, fail := requiredString(args, t.clearNilMsg)
+	name, fail := argString(args)
 	if fail != nil {
 		return *fail
+	}
+	if name == "" {
+		return throw("%s", t.clearNilMsg) // unverified, see DIFFERENCES.md
 	}
 	t.clear(rq, name)
 	return empty()

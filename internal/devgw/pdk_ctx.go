@@ -15,20 +15,17 @@ func ctxSharedTable(rq *request) map[string]any { return rq.ctxShared }
 
 func pdkTableGet(table func(*request) map[string]any) pdkFunc {
 	return func(rq *request, args []byte) pdkResult {
-		k, ok := argString(args)
-		if !ok {
-			return decodeFail("String")
+		k, fail := argString(args)
+		if fail != nil {
+			return *fail
 		}
-		if k == nil {
-			return reply(luaToValue(nil))
-		}
-		return reply(luaToValue(table(rq)[k.(string)]))
+		return reply(luaToValue(table(rq)[k]))
 	}
 }
 
 func pdkTableSet(table func(*request) map[string]any) pdkFunc {
 	return func(rq *request, args []byte) pdkResult {
-		k, v, fail := requiredKV(args, "table index is nil")
+		k, v, fail := argKV(args) // "" is a valid Lua table key
 		if fail != nil {
 			return *fail
 		}

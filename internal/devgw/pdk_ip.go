@@ -4,12 +4,11 @@ func init() {
 	registerPDK(map[string]pdkFunc{
 		// kong.ip
 		"kong.ip.is_trusted": func(rq *request, args []byte) pdkResult {
-			ip, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
+			ip, fail := argString(args)
+			if fail != nil {
+				return *fail
 			}
-			s, _ := ip.(string)
-			return wrapBool(rq.g.isTrusted(s))
+			return wrapBool(rq.g.isTrusted(ip))
 		},
 	})
 }

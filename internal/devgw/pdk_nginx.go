@@ -4,7 +4,7 @@ func init() {
 	registerPDK(map[string]pdkFunc{
 		// kong.nginx
 		"kong.nginx.get_var": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "bad variable name")
+			n, fail := argString(args) // ngx.var[""] is nil
 			if fail != nil {
 				return *fail
 			}

@@ -55,7 +55,7 @@ func init() {
 		"kong.request.get_path_with_query": func(rq *request, _ []byte) pdkResult { return wrapString(rq.rawURI) },
 		"kong.request.get_raw_query":       func(rq *request, _ []byte) pdkResult { return wrapString(rq.args) },
 		"kong.request.get_query_arg": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "query argument name must be a string")
+			n, fail := argString(args)
 			if fail != nil {
 				return *fail
 			}
@@ -73,14 +73,11 @@ func init() {
 			return reply(luaToStruct(decodeArgs(rq.args, n)))
 		},
 		"kong.request.get_header": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "header name must be a string")
+			n, fail := argString(args)
 			if fail != nil {
 				return *fail
 			}
-			if v, found := rq.hdrs.get(n); found {
-				return wrapString(v)
-			}
-			return empty()
+			return wrapString(rq.hdrs.kongGetHeader(n))
 		},
 		"kong.request.get_headers": func(rq *request, args []byte) pdkResult {
 			n, fail := argMax(args, "headers")

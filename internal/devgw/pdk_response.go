@@ -14,14 +14,11 @@ func init() {
 		"kong.response.get_headers": phaseOnly(responsePhases),
 		"kong.response.get_source":  phaseOnly(responsePhases),
 		"kong.response.set_status": func(rq *request, args []byte) pdkResult {
-			st, ok := argInt(args)
-			if !ok {
-				return decodeFail("Int")
+			st, fail := argInt(args)
+			if fail != nil {
+				return *fail
 			}
-			if st == nil {
-				return throw("code must be a number")
-			}
-			if s := st.(float64); s < 100 || s > 599 {
+			if st < 100 || st > 599 {
 				return throw("code must be a number between 100 and 599")
 			}
 			return empty() // ngx.status in access is overwritten by the upstream status or exit
@@ -65,9 +62,6 @@ func pdkResponseExit(rq *request, args []byte) pdkResult {
 	var a kpp.ExitArgs
 	if !decode(args, &a) {
 		return decodeFail("ExitArgs")
-	}
-	if a.Status == 0 {
-		return throw("code must be a number")
 	}
 	if a.Status < 100 || a.Status > 599 {
 		return throw("code must be a number between 100 and 599")

@@ -8,7 +8,7 @@ func init() {
 	registerPDK(map[string]pdkFunc{
 		// kong.service
 		"kong.service.set_upstream": func(rq *request, args []byte) pdkResult {
-			if _, fail := requiredString(args, "host must be a string"); fail != nil {
+			if _, fail := argString(args); fail != nil {
 				return *fail
 			}
 			// kong-devgw has no upstream entities: Kong returns nil, "could not find an Upstream named ..."
@@ -19,12 +19,8 @@ func init() {
 			if !decode(args, &t) {
 				return decodeFail("Target")
 			}
-			if t.Host == "" {
-				return throw("host must be a string")
-			}
-			if t.Port == 0 {
-				return throw("port must be an integer")
-			}
+			// host "" and port 0 are what Kong receives for zero values
+			// and accepts (the balancer then fails to connect)
 			if t.Port < 0 || t.Port > 65535 {
 				return throw("port must be an integer between 0 and 65535: given %d", t.Port)
 			}

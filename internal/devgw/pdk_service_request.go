@@ -13,7 +13,7 @@ func init() {
 	registerPDK(map[string]pdkFunc{
 		// kong.service.request
 		"kong.service.request.set_scheme": func(rq *request, args []byte) pdkResult {
-			s, fail := requiredString(args, "scheme must be a string")
+			s, fail := argString(args)
 			if fail != nil {
 				return *fail
 			}
@@ -24,7 +24,7 @@ func init() {
 			return empty()
 		},
 		"kong.service.request.set_path": func(rq *request, args []byte) pdkResult {
-			p, fail := requiredString(args, "path must be a string")
+			p, fail := argString(args)
 			if fail != nil {
 				return *fail
 			}
@@ -35,18 +35,15 @@ func init() {
 			return empty()
 		},
 		"kong.service.request.set_raw_query": func(rq *request, args []byte) pdkResult {
-			var s kpp.String
-			if !decode(args, &s) {
-				return decodeFail("String")
+			q, fail := argString(args)
+			if fail != nil {
+				return *fail
 			}
-			if s.V == "" {
-				return throw("query must be a string")
-			}
-			rq.args = s.V
+			rq.args = q // "" sets an empty query: the upstream gets none
 			return empty()
 		},
 		"kong.service.request.set_method": func(rq *request, args []byte) pdkResult {
-			m, fail := requiredString(args, "method must be a string")
+			m, fail := argString(args)
 			if fail != nil {
 				return *fail
 			}
@@ -78,9 +75,6 @@ func init() {
 			var b kpp.ByteString
 			if !decode(args, &b) {
 				return decodeFail("ByteString")
-			}
-			if len(b.V) == 0 {
-				return throw("body must be a string")
 			}
 			rq.upstreamBody = append([]byte(nil), b.V...)
 			rq.upstreamBodyOK = true
