@@ -39,13 +39,23 @@ func (h *headerList) get(name string) (string, bool) {
 	return "", false
 }
 
-// joined returns nginx's $http_<name>: duplicates joined with ", " ("; "
-// for cookies).
+// knownHeaderVars are the $http_ variables nginx 1.25 predefines
+// (ngx_http_core_variables): they read the header nginx recognised by its
+// exact name, so an underscore spelling (User_Agent) is not part of them.
+var knownHeaderVars = map[string]string{
+	"host": "host", "user_agent": "user-agent", "referer": "referer", "via": "via",
+	"x_forwarded_for": "x-forwarded-for", "cookie": "cookie",
+}
+
+// joined returns nginx's $http_<name>: every line whose name matches
+// (case-insensitive, '-' read as '_'; known headers by their exact name
+// only) joined with ", " ("; " for cookies).
 func (h *headerList) joined(name string) (string, bool) {
 	n := varName(name)
+	exact, known := knownHeaderVars[n]
 	var vals []string
 	for _, l := range h.lines {
-		if varName(l.name) == n {
+		if known && strings.ToLower(l.name) == exact || !known && varName(l.name) == n {
 			vals = append(vals, l.value)
 		}
 	}
@@ -59,12 +69,6 @@ func (h *headerList) joined(name string) (string, bool) {
 	return strings.Join(vals, sep), true
 }
 
-// kongGetHeader is kong.request.get_header (kong/tools/http.lua 3.9.1):
-// $http_<name> (case-insensitive, '-' and '_' alike, repeated lines
-// joined with ", "); when that value contains ", " it is looked up again
-// in ngx.req.get_headers(), whose keys are the lower-cased names as sent
-// and whose metatable retries a missing key lower-cased with '_' turned
-// into '-'; a list gives its first value. nil when absent.
 func (h *headerList) kongGetHeader(name string) any {
 	v, ok := h.joined(name)
 	if !ok {
