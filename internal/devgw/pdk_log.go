@@ -20,6 +20,13 @@ func init() {
 	})
 }
 
+// logContext is what nginx appends to a line logged while serving a
+// request (Kong adds request_id with lua_kong_error_log_request_id).
+func (rq *request) logContext() string {
+	return fmt.Sprintf(", client: %s, server: kong, request: \"%s %s %s\", host: \"%s\", request_id: \"%s\"",
+		rq.realipAddr, rq.method, rq.rawURI, rq.proto, rq.httpHost, rq.id)
+}
+
 func pdkLog(level int) pdkFunc {
 	return func(rq *request, args []byte) pdkResult {
 		var l structpb.ListValue
@@ -41,7 +48,10 @@ func pdkLog(level int) pdkFunc {
 				b.WriteString(fmt.Sprintf("table: %p", &v))
 			}
 		}
-		rq.g.log.logf(level, "[kong] [%s] %s, client: %s, request_id: %s", rq.pluginName(), b.String(), rq.realipAddr, rq.id)
+		// Kong binds kong.log.* once, when pb_rpc.lua loads the service
+		// table, to its core (not plugin-namespaced) logger, so every line
+		// reads as if logged from pb_rpc.lua:233 (Rpc's call_pdk).
+		rq.g.log.logf(level, "[kong] pb_rpc.lua:233 %s%s", b.String(), rq.logContext())
 		return empty()
 	}
 }
