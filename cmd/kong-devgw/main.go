@@ -42,6 +42,7 @@ func run() int {
 	logLevel := flag.String("log-level", "info", "log level: debug, info, notice, warn, error, crit, alert")
 	timeout := flag.Duration("timeout", 60*time.Second, "plugin server socket connect/send/read timeout")
 	retries := flag.Int("max-event-retries", 3, "re-runs of an event after a closed connection before failing with 500 (Kong: unbounded)")
+	headerBuffers := flag.String("large-client-header-buffers", "", "nginx's large_client_header_buffers, e.g. \"4 16k\" (default $KONG_NGINX_PROXY_LARGE_CLIENT_HEADER_BUFFERS, else \"4 8k\")")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "Error: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
@@ -62,6 +63,8 @@ func run() int {
 		LogLevel:        *logLevel,
 		Timeout:         *timeout,
 		MaxEventRetries: *retries,
+
+		LargeClientHeaderBuffers: *headerBuffers,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)

@@ -9,7 +9,10 @@
 // KONG_PLUGINSERVER_NAMES, KONG_PLUGINSERVER_<NAME>_START_CMD / _QUERY_CMD /
 // _SOCKET), queries them (-dump), validates every plugin configuration
 // against the dumped schema with Kong's rules, spawns and respawns the
-// servers, and proxies HTTP requests: routing, the access phase of the
+// servers, and proxies HTTP requests: request heads read like Kong's nginx
+// reads them (header names as sent, underscores allowed,
+// large_client_header_buffers, unique header lines), routing, the access
+// phase of the
 // plugins over the ProtoBuf plugin-server protocol (StartInstance,
 // HandleEvent with its PDK bridge loop, CloseInstance), then proxying to
 // the service with Kong's headers, or a Kong-produced response.

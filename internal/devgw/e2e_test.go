@@ -257,7 +257,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("echo: injected keys and request getters", func(t *testing.T) {
 		hdr := http.Header{"X-Test-Header": {"hi"}, "X-Multi": {"1", "2"}, "X-Forwarded-Host": {"evil.test"},
-			"X-Forwarded-Proto": {"https"}, "X_underscore": {"dropped"}}
+			"X-Forwarded-Proto": {"https"}, "X_underscore": {"kept"}}
 		resp, body := do(t, "GET", e.gw.URL()+"/echo/a//b?a=1&a=2&flag", hdr, "Example.Test:1234")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -321,8 +321,8 @@ func TestE2E(t *testing.T) {
 		if strings.Join(got.Headers["x-multi"], ",") != "1,2" || got.Headers["host"][0] != "Example.Test:1234" {
 			t.Errorf("headers = %v", got.Headers)
 		}
-		if _, ok := got.Headers["x_underscore"]; ok {
-			t.Errorf("headers with underscores must be dropped like nginx does")
+		if v := got.Headers["x_underscore"]; len(v) != 1 || v[0] != "kept" {
+			t.Errorf("a header with underscores must reach the plugin under its own lower-cased name (underscores_in_headers on): %v", got.Headers)
 		}
 		checkAll(t, []check{
 			{"get_header(X_Test-Header)", got.Header, "hi"},
@@ -498,8 +498,8 @@ func TestE2E(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		if !strings.Contains(e.log.String(), "[error] [kong] [devgw-test] hello from the plugin 42") {
-			t.Errorf("plugin log line missing")
+		if !strings.Contains(e.log.String(), "[error] [kong] pb_rpc.lua:233 hello from the plugin 42, client: 127.0.0.1, server: kong, request: \"GET /log HTTP/1.1\"") {
+			t.Errorf("plugin log line missing (Kong's core logger, called from pb_rpc.lua:233)")
 		}
 	})
 
@@ -617,8 +617,11 @@ func TestE2EPluginServerRestart(t *testing.T) {
 		}
 	}
 
-	// 1. a handler panic kills the server (go-pdk has no recover)
+	// Kong's lifecycle lines (kong/runloop/plugin_servers/process.lua@3.9.1)
 	pid := e.gw.PluginServerPID("devgw-test")
+	waitLog(t, e.log, "[notice] [kong] process.lua:158 [pluginserver] started, pid "+strconv.Itoa(pid))
+
+	// 1. a handler panic kills the server (go-pdk has no recover)
 	if st := request(http.Header{"X-Panic": {"now"}}); st != 500 {
 		t.Fatalf("panicking request: %d, want 500", st)
 	}
@@ -630,8 +633,13 @@ func TestE2EPluginServerRestart(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, e.log, fmt.Sprintf("external pluginserver 'devgw-test' terminated: signal %d", int(syscall.SIGKILL)))
+	waitLog(t, e.log, fmt.Sprintf("[kong] process.lua:173 external pluginserver 'devgw-test' terminated: signal %d", int(syscall.SIGKILL)))
 	waitRecovery(pid)
+
+	// 3. shutdown
+	pid = e.gw.PluginServerPID("devgw-test")
+	e.gw.Close()
+	waitLog(t, e.log, fmt.Sprintf("[notice] [kong] process.lua:213 [pluginserver] successfully stopped pluginserver 'devgw-test', pid %d", pid))
 }
 
 func TestE2EStartupChecks(t *testing.T) {

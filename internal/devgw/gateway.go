@@ -54,6 +54,10 @@ type Options struct {
 	// BinDir is where Kong looks for default plugin server binaries
 	// (default /usr/local/bin).
 	BinDir string
+	// LargeClientHeaderBuffers is nginx's large_client_header_buffers,
+	// e.g. "4 16k". Empty: $KONG_NGINX_PROXY_LARGE_CLIENT_HEADER_BUFFERS,
+	// else $KONG_NGINX_HTTP_LARGE_CLIENT_HEADER_BUFFERS, else "4 8k".
+	LargeClientHeaderBuffers string
 }
 
 // Stats are counters useful in tests.
@@ -85,9 +89,11 @@ type Gateway struct {
 	transport       *http.Transport
 	verifyTransport *http.Transport
 
+	headerBuffers HeaderBuffers
+
 	mu       sync.Mutex
 	ln       net.Listener
-	srv      *http.Server
+	front    *front
 	started  bool
 	closed   bool
 	serveErr chan error
@@ -150,6 +156,20 @@ func New(opts Options) (*Gateway, error) {
 			return nil, err
 		}
 		g.trusted = append(g.trusted, p...)
+	}
+
+	g.headerBuffers = DefaultHeaderBuffers
+	hb := opts.LargeClientHeaderBuffers
+	if hb == "" {
+		hb, _ = kongSetting(g.envMap, "nginx_proxy_large_client_header_buffers")
+	}
+	if hb == "" {
+		hb, _ = kongSetting(g.envMap, "nginx_http_large_client_header_buffers")
+	}
+	if hb != "" {
+		if g.headerBuffers, err = ParseHeaderBuffers(hb); err != nil {
+			return nil, err
+		}
 	}
 
 	g.prefix = opts.Prefix
@@ -390,9 +410,9 @@ func (g *Gateway) Start() error {
 			d.start(g.env, g.log)
 		}
 	}
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 60 * time.Second, ErrorLog: nil}
+	g.front = &front{g: g, lim: g.headerBuffers, conns: map[net.Conn]bool{}}
 	g.serveErr = make(chan error, 1)
-	go func() { g.serveErr <- g.srv.Serve(ln) }()
+	go func() { g.serveErr <- g.front.serve(ln) }()
 	g.started = true
 	g.log.noticef("kong-devgw %s listening on %s (prefix %s, %d workers)", KongVersion, ln.Addr(), g.prefix, len(g.workers))
 	return nil
@@ -466,12 +486,14 @@ func (g *Gateway) Close() error {
 		return nil
 	}
 	g.closed = true
-	srv := g.srv
+	fr, ln := g.front, g.ln
 	g.mu.Unlock()
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(ctx)
-		cancel()
+	if fr != nil {
+		fr.mu.Lock()
+		fr.closing = true
+		fr.mu.Unlock()
+		ln.Close()
+		fr.shutdown(5 * time.Second)
 	}
 	for _, d := range g.servers {
 		d.stop(5 * time.Second)

@@ -2,8 +2,6 @@ package devgw
 
 import (
 	"fmt"
-	"net/url"
-	"sort"
 	"strings"
 
 	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
@@ -245,40 +243,35 @@ func decode(args []byte, m proto.Message) bool {
 
 func decodeFail(err string) pdkResult { return throw("assertion failed! (pb.decode: %s)", err) }
 
-// argString decodes a String argument; "" is nil (no default values).
-func argString(args []byte) (any, bool) {
+// Arguments are decoded like lua-protobuf 0.5.2 (pinned by Kong 3.9.1)
+// with its default auto_default_values: proto3 zero scalars arrive as
+// zero values ("" / 0 / false), never as nil.
+
+// argString decodes a String argument.
+func argString(args []byte) (string, *pdkResult) {
 	var s kpp.String
 	if !decode(args, &s) {
-		return nil, false
+		return "", failed(decodeFail("String"))
 	}
-	if s.V == "" {
-		return nil, true
-	}
-	return s.V, true
+	return s.V, nil
 }
 
-func argInt(args []byte) (any, bool) {
+// argInt decodes an Int argument.
+func argInt(args []byte) (int32, *pdkResult) {
 	var i kpp.Int
 	if !decode(args, &i) {
-		return nil, false
+		return 0, failed(decodeFail("Int"))
 	}
-	if i.V == 0 {
-		return nil, true
-	}
-	return float64(i.V), true
+	return i.V, nil
 }
 
-// argKV decodes a KV into (k, v) Lua values.
-func argKV(args []byte) (any, any, bool) {
+// argKV decodes a KV into its key and Lua value.
+func argKV(args []byte) (string, any, *pdkResult) {
 	var kv kpp.KV
 	if !decode(args, &kv) {
-		return nil, nil, false
+		return "", nil, failed(decodeFail("KV"))
 	}
-	var k any
-	if kv.K != "" {
-		k = kv.K
-	}
-	return k, valueToLua(kv.V), true
+	return kv.K, valueToLua(kv.V), nil
 }
 
 // headerValues validates a header value like checks.validate_header and
@@ -345,42 +338,14 @@ func phaseError(rq *request, allowed string) pdkResult {
 
 func failed(r pdkResult) *pdkResult { return &r }
 
-// requiredString decodes a String argument Kong requires: nil (an empty
-// string on the wire) throws nilMsg.
-func requiredString(args []byte, nilMsg string) (string, *pdkResult) {
-	v, ok := argString(args)
-	if !ok {
-		return "", failed(decodeFail("String"))
-	}
-	if v == nil {
-		return "", failed(throw("%s", nilMsg))
-	}
-	return v.(string), nil
-}
-
-// requiredKV decodes a KV whose key Kong requires: a nil key throws nilMsg.
-func requiredKV(args []byte, nilMsg string) (string, any, *pdkResult) {
-	k, v, ok := argKV(args)
-	if !ok {
-		return "", nil, failed(decodeFail("KV"))
-	}
-	if k == nil {
-		return "", nil, failed(throw("%s", nilMsg))
-	}
-	return k.(string), v, nil
-}
-
-// argMax decodes the optional max_<what> argument of get_query and
-// get_headers: nil means 100, otherwise 1 to 1000.
+// argMax decodes the max_<what> argument of get_query and get_headers
+// (go-pdk sends 100 for -1): Kong accepts 1 to 1000 and throws otherwise,
+// also for 0.
 func argMax(args []byte, what string) (int, *pdkResult) {
-	max, ok := argInt(args)
-	if !ok {
-		return 0, failed(decodeFail("Int"))
+	m, fail := argInt(args)
+	if fail != nil {
+		return 0, fail
 	}
-	if max == nil {
-		return 100, nil
-	}
-	m := max.(float64)
 	if m < 1 {
 		return 0, failed(throw("max_%s must be >= 1", what))
 	}
@@ -388,40 +353,6 @@ func argMax(args []byte, what string) (int, *pdkResult) {
 		return 0, failed(throw("max_%s must be <= 1000", what))
 	}
 	return int(m), nil
-}
-
-// ---------------------------------------------------------------------------
-// Lua tables: kong.ctx.shared and ngx.ctx (kong.nginx.get_ctx/set_ctx)
-
-func ctxSharedTable(rq *request) map[string]any { return rq.ctxShared }
-func ngxCtxTable(rq *request) map[string]any    { return rq.ngxCtx }
-
-func pdkTableGet(table func(*request) map[string]any) pdkFunc {
-	return func(rq *request, args []byte) pdkResult {
-		k, ok := argString(args)
-		if !ok {
-			return decodeFail("String")
-		}
-		if k == nil {
-			return reply(luaToValue(nil))
-		}
-		return reply(luaToValue(table(rq)[k.(string)]))
-	}
-}
-
-func pdkTableSet(table func(*request) map[string]any) pdkFunc {
-	return func(rq *request, args []byte) pdkResult {
-		k, v, fail := requiredKV(args, "table index is nil")
-		if fail != nil {
-			return *fail
-		}
-		if v == nil {
-			delete(table(rq), k)
-		} else {
-			table(rq)[k] = v
-		}
-		return empty()
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -439,51 +370,16 @@ type headerTarget struct {
 	clear func(rq *request, name string)                // clear_header
 }
 
-// responseHeaders is ngx.header, as written by kong.response.*.
-var responseHeaders = headerTarget{
-	clearNilMsg: "header name must be a string",
-	set: func(rq *request, name string, vals []string) {
-		if isTransferEncoding(name) {
-			rq.g.log.warnf("[%s] manually setting Transfer-Encoding. Ignored.", rq.pluginName())
-			return
-		}
-		rq.resp.set(name, vals)
-	},
-	add: func(rq *request, name string, vals []string) {
-		for _, v := range vals {
-			rq.resp.add(name, v)
-		}
-	},
-	clear: func(rq *request, name string) { rq.resp.clear(name) },
-}
-
-// serviceRequestHeaders is the request sent upstream (ngx.req.set_header),
-// as written by kong.service.request.*; a Host header sets $upstream_host.
-var serviceRequestHeaders = headerTarget{
-	clearNilMsg:  "header must be a string",
-	blankAsSpace: true,
-	set: func(rq *request, name string, vals []string) {
-		rq.setUpstreamHostFrom(name, vals)
-		rq.hdrs.set(name, vals)
-	},
-	add: func(rq *request, name string, vals []string) {
-		rq.setUpstreamHostFrom(name, vals)
-		rq.hdrs.set(name, append(rq.hdrs.values(name), vals...))
-	},
-	clear: func(rq *request, name string) { rq.hdrs.clear(name) },
-}
-
-func (rq *request) setUpstreamHostFrom(name string, vals []string) {
-	if strings.EqualFold(name, "host") && len(vals) > 0 {
-		rq.upstreamHost = vals[0]
-	}
-}
-
 // headerArg decodes and validates the KV of set_header and add_header.
 func headerArg(args []byte) (string, []string, *pdkResult) {
-	name, v, fail := requiredKV(args, "header name must be a string")
+	name, v, fail := argKV(args)
 	if fail != nil {
 		return "", nil, fail
+	}
+	if name == "" {
+		// Kong's validate_header accepts "", then nginx's header API
+		// refuses it (unverified, see DIFFERENCES.md)
+		return "", nil, failed(throw("header name must be a non-empty string"))
 	}
 	vals, bad := headerValues(name, v)
 	if bad != "" {
@@ -537,9 +433,12 @@ func (t headerTarget) addHeader(rq *request, args []byte) pdkResult {
 }
 
 func (t headerTarget) clearHeader(rq *request, args []byte) pdkResult {
-	name, fail := requiredString(args, t.clearNilMsg)
+	name, fail := argString(args)
 	if fail != nil {
 		return *fail
+	}
+	if name == "" {
+		return throw("%s", t.clearNilMsg) // unverified, see DIFFERENCES.md
 	}
 	t.clear(rq, name)
 	return empty()
@@ -560,319 +459,9 @@ func (t headerTarget) setHeaders(rq *request, args []byte) pdkResult {
 	return empty()
 }
 
-// ---------------------------------------------------------------------------
-// methods
-
-// Phases in which Kong allows the response getters; in access they throw.
-const (
-	responsePhases        = "header_filter, response, body_filter, log, error, admin_api"
-	serviceResponsePhases = "header_filter, response, body_filter, log"
-)
-
+// phaseOnly is a method Kong forbids in the phases kong-devgw runs.
 func phaseOnly(allowed string) pdkFunc {
 	return func(rq *request, _ []byte) pdkResult { return phaseError(rq, allowed) }
-}
-
-var pdkMethods map[string]pdkFunc
-
-func init() {
-	pdkMethods = map[string]pdkFunc{
-		// kong.client
-		"kong.client.get_ip":             func(rq *request, _ []byte) pdkResult { return wrapString(rq.realipAddr) },
-		"kong.client.get_forwarded_ip":   func(rq *request, _ []byte) pdkResult { return wrapString(rq.remoteAddr) },
-		"kong.client.get_port":           func(rq *request, _ []byte) pdkResult { return wrapInt(rq.realipPort) },
-		"kong.client.get_forwarded_port": func(rq *request, _ []byte) pdkResult { return wrapInt(rq.remotePort) },
-		"kong.client.get_protocol":       pdkClientGetProtocol,
-
-		// kong.ctx.shared
-		"kong.ctx.shared.set": pdkTableSet(ctxSharedTable),
-		"kong.ctx.shared.get": pdkTableGet(ctxSharedTable),
-
-		// kong.ip
-		"kong.ip.is_trusted": func(rq *request, args []byte) pdkResult {
-			ip, ok := argString(args)
-			if !ok {
-				return decodeFail("String")
-			}
-			s, _ := ip.(string)
-			return wrapBool(rq.g.isTrusted(s))
-		},
-
-		// kong.log
-		"kong.log.alert":  pdkLog(levelAlert),
-		"kong.log.crit":   pdkLog(levelCrit),
-		"kong.log.err":    pdkLog(levelErr),
-		"kong.log.warn":   pdkLog(levelWarn),
-		"kong.log.notice": pdkLog(levelNotice),
-		"kong.log.info":   pdkLog(levelInfo),
-		"kong.log.debug":  pdkLog(levelDebug),
-
-		// kong.nginx
-		"kong.nginx.get_var": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "bad variable name")
-			if fail != nil {
-				return *fail
-			}
-			v, found := rq.nginxVar(n)
-			if !found {
-				return empty()
-			}
-			return wrapString(v)
-		},
-		"kong.nginx.get_tls1_version_str": func(rq *request, _ []byte) pdkResult { return empty() },
-		"kong.nginx.get_subsystem":        func(rq *request, _ []byte) pdkResult { return wrapString("http") },
-		"kong.nginx.req_start_time": func(rq *request, _ []byte) pdkResult {
-			return wrapNumber(float64(rq.start.UnixMilli()) / 1000)
-		},
-		"kong.nginx.get_ctx": pdkTableGet(ngxCtxTable),
-		"kong.nginx.set_ctx": pdkTableSet(ngxCtxTable),
-
-		// kong.node
-		"kong.node.get_id": func(rq *request, _ []byte) pdkResult { return wrapString(rq.g.nodeID) },
-
-		// kong.request
-		"kong.request.get_scheme": func(rq *request, _ []byte) pdkResult { return wrapString(rq.scheme) },
-		"kong.request.get_host":   func(rq *request, _ []byte) pdkResult { return wrapString(rq.host) },
-		"kong.request.get_port":   func(rq *request, _ []byte) pdkResult { return wrapInt(rq.serverPort) },
-		"kong.request.get_forwarded_scheme": func(rq *request, _ []byte) pdkResult {
-			if rq.trusted {
-				if v, ok := rq.hdrs.get("X-Forwarded-Proto"); ok {
-					return wrapString(strings.ToLower(v))
-				}
-			}
-			return wrapString(rq.scheme)
-		},
-		"kong.request.get_forwarded_host": func(rq *request, _ []byte) pdkResult {
-			if rq.trusted {
-				if v, ok := rq.hdrs.get("X-Forwarded-Host"); ok {
-					host, _, _ := splitForwardedHost(v)
-					return wrapString(strings.ToLower(host))
-				}
-			}
-			return wrapString(rq.host)
-		},
-		"kong.request.get_forwarded_port": func(rq *request, _ []byte) pdkResult {
-			if rq.trusted {
-				if v, ok := rq.hdrs.get("X-Forwarded-Port"); ok {
-					if p, ok := luaToNumber10(v); ok && p >= 1 && p <= 65535 {
-						return wrapInt(p)
-					}
-				}
-				if v, ok := rq.hdrs.get("X-Forwarded-Host"); ok {
-					if _, port, hasPort := splitForwardedHost(v); hasPort {
-						if p, ok := luaToNumber10(port); ok && p >= 1 && p <= 65535 {
-							return wrapInt(p)
-						}
-					}
-				}
-			}
-			return wrapInt(rq.serverPort)
-		},
-		"kong.request.get_http_version": func(rq *request, _ []byte) pdkResult { return wrapNumber(rq.httpVer) },
-		"kong.request.get_method":       func(rq *request, _ []byte) pdkResult { return wrapString(rq.method) },
-		"kong.request.get_path": func(rq *request, _ []byte) pdkResult {
-			return wrapString(normalizePath(rq.rawPath(), true))
-		},
-		"kong.request.get_path_with_query": func(rq *request, _ []byte) pdkResult { return wrapString(rq.rawURI) },
-		"kong.request.get_raw_query":       func(rq *request, _ []byte) pdkResult { return wrapString(rq.args) },
-		"kong.request.get_query_arg": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "query argument name must be a string")
-			if fail != nil {
-				return *fail
-			}
-			v := decodeArgs(rq.args, 100)[n]
-			if l, ok := v.([]any); ok {
-				v = l[0]
-			}
-			return wrapString(v)
-		},
-		"kong.request.get_query": func(rq *request, args []byte) pdkResult {
-			n, fail := argMax(args, "args")
-			if fail != nil {
-				return *fail
-			}
-			return reply(luaToStruct(decodeArgs(rq.args, n)))
-		},
-		"kong.request.get_header": func(rq *request, args []byte) pdkResult {
-			n, fail := requiredString(args, "header name must be a string")
-			if fail != nil {
-				return *fail
-			}
-			if v, found := rq.hdrs.get(n); found {
-				return wrapString(v)
-			}
-			return empty()
-		},
-		"kong.request.get_headers": func(rq *request, args []byte) pdkResult {
-			n, fail := argMax(args, "headers")
-			if fail != nil {
-				return *fail
-			}
-			return reply(luaToStruct(rq.hdrs.table(n)))
-		},
-		"kong.request.get_raw_body": func(rq *request, _ []byte) pdkResult {
-			if err := rq.readBody(); err != nil {
-				return reply(&kpp.RawBodyResult{Kind: &kpp.RawBodyResult_Error{Error: err.Error()}})
-			}
-			if rq.bodyFile != "" {
-				return reply(&kpp.RawBodyResult{Kind: &kpp.RawBodyResult_BodyFilepath{BodyFilepath: rq.bodyFile}})
-			}
-			return reply(&kpp.RawBodyResult{Kind: &kpp.RawBodyResult_Content{Content: rq.body}})
-		},
-		"kong.request.get_uri_captures": func(rq *request, _ []byte) pdkResult {
-			return reply(&kpp.UriCapturesResult{})
-		},
-
-		// kong.response
-		"kong.response.get_status":  phaseOnly(responsePhases),
-		"kong.response.get_header":  phaseOnly(responsePhases),
-		"kong.response.get_headers": phaseOnly(responsePhases),
-		"kong.response.get_source":  phaseOnly(responsePhases),
-		"kong.response.set_status": func(rq *request, args []byte) pdkResult {
-			st, ok := argInt(args)
-			if !ok {
-				return decodeFail("Int")
-			}
-			if st == nil {
-				return throw("code must be a number")
-			}
-			if s := st.(float64); s < 100 || s > 599 {
-				return throw("code must be a number between 100 and 599")
-			}
-			return empty() // ngx.status in access is overwritten by the upstream status or exit
-		},
-		"kong.response.set_header":   responseHeaders.setHeader,
-		"kong.response.add_header":   responseHeaders.addHeader,
-		"kong.response.clear_header": responseHeaders.clearHeader,
-		"kong.response.set_headers":  responseHeaders.setHeaders,
-		"kong.response.exit":         pdkResponseExit,
-
-		// kong.router
-		"kong.router.get_route":   pdkRouterGetRoute,
-		"kong.router.get_service": pdkRouterGetService,
-
-		// kong.service
-		"kong.service.set_upstream": func(rq *request, args []byte) pdkResult {
-			if _, fail := requiredString(args, "host must be a string"); fail != nil {
-				return *fail
-			}
-			// kong-devgw has no upstream entities: Kong returns nil, "could not find an Upstream named ..."
-			return wrapBool(nil)
-		},
-		"kong.service.set_target": func(rq *request, args []byte) pdkResult {
-			var t kpp.Target
-			if !decode(args, &t) {
-				return decodeFail("Target")
-			}
-			if t.Host == "" {
-				return throw("host must be a string")
-			}
-			if t.Port == 0 {
-				return throw("port must be an integer")
-			}
-			if t.Port < 0 || t.Port > 65535 {
-				return throw("port must be an integer between 0 and 65535: given %d", t.Port)
-			}
-			rq.targetHost, rq.targetPort = t.Host, int(t.Port)
-			return empty()
-		},
-
-		// kong.service.request
-		"kong.service.request.set_scheme": func(rq *request, args []byte) pdkResult {
-			s, fail := requiredString(args, "scheme must be a string")
-			if fail != nil {
-				return *fail
-			}
-			if s != "http" && s != "https" {
-				return throw("invalid scheme: %s", s)
-			}
-			rq.upstreamScheme = s
-			return empty()
-		},
-		"kong.service.request.set_path": func(rq *request, args []byte) pdkResult {
-			p, fail := requiredString(args, "path must be a string")
-			if fail != nil {
-				return *fail
-			}
-			if !strings.HasPrefix(p, "/") {
-				return throw("path must start with /")
-			}
-			rq.upstreamURI = escapeURI(p)
-			return empty()
-		},
-		"kong.service.request.set_raw_query": func(rq *request, args []byte) pdkResult {
-			var s kpp.String
-			if !decode(args, &s) {
-				return decodeFail("String")
-			}
-			if s.V == "" {
-				return throw("query must be a string")
-			}
-			rq.args = s.V
-			return empty()
-		},
-		"kong.service.request.set_method": func(rq *request, args []byte) pdkResult {
-			m, fail := requiredString(args, "method must be a string")
-			if fail != nil {
-				return *fail
-			}
-			switch m {
-			case "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "MKCOL", "COPY", "MOVE",
-				"PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE":
-				rq.upstreamMethod = m
-				return empty()
-			}
-			return throw("invalid method: %s", m)
-		},
-		"kong.service.request.set_query": func(rq *request, args []byte) pdkResult {
-			var s structpb.Struct
-			if !decode(args, &s) {
-				return decodeFail("Struct")
-			}
-			q, err := encodeArgsOrdered(structToLua(&s))
-			if err != "" {
-				return throw("%s", err)
-			}
-			rq.args = q
-			return empty()
-		},
-		"kong.service.request.set_header":   serviceRequestHeaders.setHeader,
-		"kong.service.request.add_header":   serviceRequestHeaders.addHeader,
-		"kong.service.request.clear_header": serviceRequestHeaders.clearHeader,
-		"kong.service.request.set_headers":  serviceRequestHeaders.setHeaders,
-		"kong.service.request.set_raw_body": func(rq *request, args []byte) pdkResult {
-			var b kpp.ByteString
-			if !decode(args, &b) {
-				return decodeFail("ByteString")
-			}
-			if len(b.V) == 0 {
-				return throw("body must be a string")
-			}
-			rq.upstreamBody = append([]byte(nil), b.V...)
-			rq.upstreamBodyOK = true
-			return empty()
-		},
-
-		// kong.service.response (only after the response arrived)
-		"kong.service.response.get_status":   phaseOnly(serviceResponsePhases),
-		"kong.service.response.get_header":   phaseOnly(serviceResponsePhases),
-		"kong.service.response.get_headers":  phaseOnly(serviceResponsePhases),
-		"kong.service.response.get_raw_body": phaseOnly("response, body_filter"),
-	}
-}
-
-// splitForwardedHost drops the userinfo of an X-Forwarded-Host value and
-// splits off its port.
-func splitForwardedHost(v string) (host, port string, hasPort bool) {
-	if i := strings.IndexByte(v, '@'); i >= 0 {
-		v = v[i+1:]
-	}
-	return strings.Cut(v, ":")
-}
-
-func isTransferEncoding(n string) bool {
-	l := strings.ToLower(n)
-	return l == "transfer-encoding" || l == "transfer_encoding"
 }
 
 func (rq *request) pluginName() string {
@@ -882,217 +471,15 @@ func (rq *request) pluginName() string {
 	return "kong"
 }
 
-func luaToNumber10(s string) (int, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, false
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(s[i]-'0')
-		if n > 1<<30 {
-			return 0, false
-		}
-	}
-	return n, true
-}
+var pdkMethods = map[string]pdkFunc{}
 
-// decodeArgs mimics ngx.req.get_uri_args(max): decoded keys and values,
-// '+' as space, bare keys as true, repeated keys as lists.
-func decodeArgs(q string, max int) map[string]any {
-	out := map[string]any{}
-	count := 0
-	for _, part := range strings.Split(q, "&") {
-		if part == "" {
-			continue
+// registerPDK adds the methods of one kong.* module (one file per module,
+// like Kong's kong/pdk/*.lua).
+func registerPDK(methods map[string]pdkFunc) {
+	for k, f := range methods {
+		if _, dup := pdkMethods[k]; dup {
+			panic("PDK method registered twice: " + k)
 		}
-		if count >= max {
-			break
-		}
-		count++
-		k, v, hasEq := strings.Cut(part, "=")
-		key := unescapeArg(k)
-		if key == "" {
-			continue
-		}
-		var val any = true
-		if hasEq {
-			val = unescapeArg(v)
-		}
-		switch cur := out[key].(type) {
-		case nil:
-			out[key] = val
-		case []any:
-			out[key] = append(cur, val)
-		default:
-			out[key] = []any{cur, val}
-		}
+		pdkMethods[k] = f
 	}
-	return out
-}
-
-func unescapeArg(s string) string {
-	s = strings.ReplaceAll(s, "+", " ")
-	if u, err := url.PathUnescape(s); err == nil {
-		return u
-	}
-	return s
-}
-
-// encodeArgsOrdered mirrors make_ordered_args + ngx.encode_args.
-func encodeArgsOrdered(args map[string]any) (string, string) {
-	var parts []string
-	esc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
-	for k, v := range args {
-		switch v := v.(type) {
-		case string:
-			parts = append(parts, esc(k)+"="+esc(v))
-		case bool:
-			if v {
-				parts = append(parts, esc(k))
-			}
-		case float64:
-			parts = append(parts, esc(k)+"="+esc(luaNumber(v)))
-		case []any:
-			var sub []string
-			for _, it := range v {
-				switch it := it.(type) {
-				case string:
-					sub = append(sub, esc(k)+"="+esc(it))
-				case bool:
-					if it {
-						sub = append(sub, esc(k))
-					}
-				case float64:
-					sub = append(sub, esc(k)+"="+esc(luaNumber(it)))
-				default:
-					return "", "attempt to use a table as query arg value"
-				}
-			}
-			parts = append(parts, strings.Join(sub, "&"))
-		default:
-			return "", "attempt to use a table as query arg value"
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, "&"), ""
-}
-
-func pdkLog(level int) pdkFunc {
-	return func(rq *request, args []byte) pdkResult {
-		var l structpb.ListValue
-		if !decode(args, &l) {
-			return decodeFail("ListValue")
-		}
-		var b strings.Builder
-		for _, v := range listToLua(&l) {
-			switch v := v.(type) {
-			case nil:
-				b.WriteString("nil")
-			case string:
-				b.WriteString(v)
-			case float64:
-				b.WriteString(luaNumber(v))
-			case bool:
-				b.WriteString("true")
-			default:
-				b.WriteString(fmt.Sprintf("table: %p", &v))
-			}
-		}
-		rq.g.log.logf(level, "[kong] [%s] %s, client: %s, request_id: %s", rq.pluginName(), b.String(), rq.realipAddr, rq.id)
-		return empty()
-	}
-}
-
-func pdkClientGetProtocol(rq *request, args []byte) pdkResult {
-	var b kpp.Bool
-	if !decode(args, &b) {
-		return decodeFail("Bool")
-	}
-	if rq.route == nil {
-		return empty() // nil, "No active route found"
-	}
-	if len(rq.route.Protocols) == 1 {
-		return wrapString(rq.route.Protocols[0])
-	}
-	if rq.scheme == "https" {
-		return wrapString("https")
-	}
-	if b.V && rq.trusted {
-		if v, ok := rq.hdrs.joined("x-forwarded-proto"); ok {
-			if strings.Contains(v, ",") {
-				return empty() // nil, "Only one X-Forwarded-Proto header allowed"
-			}
-			if strings.EqualFold(v, "https") {
-				return wrapString("https")
-			}
-		}
-	}
-	return wrapString("http")
-}
-
-func pdkResponseExit(rq *request, args []byte) pdkResult {
-	var a kpp.ExitArgs
-	if !decode(args, &a) {
-		return decodeFail("ExitArgs")
-	}
-	if a.Status == 0 {
-		return throw("code must be a number")
-	}
-	if a.Status < 100 || a.Status > 599 {
-		return throw("code must be a number between 100 and 599")
-	}
-	ex := &exitResponse{status: int(a.Status)}
-	if len(a.Body) > 0 {
-		ex.body, ex.hasBody = append([]byte(nil), a.Body...), true
-	}
-	if a.Headers != nil {
-		fields, bad := headerTable(structToLua(a.Headers))
-		if bad != "" {
-			return throw("%s", bad)
-		}
-		for _, f := range fields {
-			for _, v := range f.vals {
-				ex.headers = append(ex.headers, hdr{name: f.name, value: v})
-			}
-			if len(f.vals) == 0 {
-				ex.headers = append(ex.headers, hdr{name: f.name, value: "\x00clear"})
-			}
-		}
-	}
-	rq.exit = ex
-	return pdkResult{kind: pdkExit}
-}
-
-func pdkRouterGetRoute(rq *request, _ []byte) pdkResult {
-	r := rq.route
-	if r == nil {
-		return empty()
-	}
-	out := &kpp.Route{
-		Id: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.CreatedAt, Name: r.Name,
-		Protocols: r.Protocols, Methods: r.Methods, Hosts: r.Hosts, Paths: r.Paths,
-		HttpsRedirectStatusCode: int32(r.HTTPSRedirect), RegexPriority: int32(r.RegexPriority),
-		StripPath: r.StripPath, PreserveHost: r.PreserveHost, Tags: r.Tags,
-	}
-	if r.Service != nil {
-		out.Service = &kpp.ServiceKey{Id: r.Service.ID}
-	}
-	return reply(out)
-}
-
-func pdkRouterGetService(rq *request, _ []byte) pdkResult {
-	s := rq.service
-	if s == nil {
-		return empty()
-	}
-	return reply(&kpp.Service{
-		Id: s.ID, CreatedAt: s.CreatedAt, UpdatedAt: s.CreatedAt, Name: s.Name, Retries: int32(s.Retries),
-		Protocol: s.Protocol, Host: s.Host, Port: int32(s.Port), Path: s.Path,
-		ConnectTimeout: int32(s.ConnectTimeout), WriteTimeout: int32(s.WriteTimeout),
-		ReadTimeout: int32(s.ReadTimeout), Tags: s.Tags,
-	})
 }

@@ -33,6 +33,7 @@ type serverDef struct {
 	stopped bool
 	stopCh  chan struct{}
 	doneCh  chan struct{}
+	log     *logger
 }
 
 // pluginInfo is what a query (-dump) reported for one plugin.
@@ -271,6 +272,9 @@ func luaNumber(f float64) string {
 func loadPlugins(ctx context.Context, defs []*serverDef, env map[string]string, envList []string, log *logger) (map[string]*pluginInfo, map[string]bool, error) {
 	infos := map[string]*pluginInfo{}
 	var loadErrs []string
+	if len(defs) > 0 {
+		log.noticef("[kong] process.lua:90 [pluginserver] loading external plugins info")
+	}
 	for _, d := range defs {
 		info, err := queryServer(ctx, d, envList, log)
 		if err != nil && info == nil {
@@ -290,6 +294,9 @@ func loadPlugins(ctx context.Context, defs []*serverDef, env map[string]string, 
 		if d.Protocol != "ProtoBuf:1" {
 			return nil, nil, fmt.Errorf("pluginserver %s speaks %q; kong-devgw only implements the ProtoBuf:1 protocol (go-pdk)", d.Name, d.Protocol)
 		}
+	}
+	if len(defs) > 0 {
+		log.noticef("[kong] process.lua:101 [pluginserver] loaded #%d external plugins info", len(defs))
 	}
 	// plugins = bundled,<names>
 	pluginsSetting, ok := kongSetting(env, "plugins")
@@ -343,6 +350,7 @@ func isBundled(name string) bool {
 func (d *serverDef) start(env []string, log *logger) {
 	d.stopCh = make(chan struct{})
 	d.doneCh = make(chan struct{})
+	d.log = log
 	go d.loop(env, log)
 }
 
@@ -351,6 +359,7 @@ func (d *serverDef) start(env []string, log *logger) {
 // once per second, until stopped.
 func (d *serverDef) loop(env []string, log *logger) {
 	defer close(d.doneCh)
+	defer log.noticef("[kong] process.lua:181 [pluginserver] exiting: pluginserver '%s' not respawned.", d.Name)
 	var nextSpawn time.Time
 	for {
 		if wait := time.Until(nextSpawn); wait > 0 {
@@ -365,7 +374,7 @@ func (d *serverDef) loop(env []string, log *logger) {
 			return
 		default:
 		}
-		log.noticef("Starting %s", d.Name)
+		log.noticef("[kong] process.lua:152 [pluginserver] starting pluginserver process for %s", d.Name)
 		cmd := exec.Command("sh", "-c", "exec "+d.StartCmd)
 		cmd.Env = env
 		setProcAttr(cmd)
@@ -391,6 +400,9 @@ func (d *serverDef) loop(env []string, log *logger) {
 			d.pid = cmd.Process.Pid
 		}
 		d.mu.Unlock()
+		if err == nil {
+			log.noticef("[kong] process.lua:158 [pluginserver] started, pid %d", cmd.Process.Pid)
+		}
 		pw.Close()
 		if err != nil {
 			pr.Close()
@@ -413,9 +425,9 @@ func (d *serverDef) loop(env []string, log *logger) {
 		d.mu.Unlock()
 		var ee *exec.ExitError
 		if errors.As(werr, &ee) && ee.ExitCode() == 127 {
-			log.errorf("external pluginserver %q start command %q exited with \"command not found\"", d.Name, d.StartCmd)
+			log.errorf("[kong] process.lua:166 [pluginserver] external pluginserver %q start command %q exited with \"command not found\"", d.Name, d.StartCmd)
 		} else {
-			log.noticef("external pluginserver '%s' terminated: %v", d.Name, describeExit(werr))
+			log.noticef("[kong] process.lua:173 external pluginserver '%s' terminated: %v", d.Name, describeExit(werr))
 		}
 	}
 }
@@ -447,7 +459,11 @@ func (d *serverDef) stop(grace time.Duration) {
 	cmd := d.cmd
 	d.mu.Unlock()
 	if cmd != nil && cmd.Process != nil {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		// like Kong's stop_pluginservers: the notice follows even a failure
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			d.log.errorf("[kong] process.lua:211 [pluginserver] failed to stop pluginserver '%s: %v", d.Name, err)
+		}
+		d.log.noticef("[kong] process.lua:213 [pluginserver] successfully stopped pluginserver '%s', pid %d", d.Name, cmd.Process.Pid)
 	}
 	select {
 	case <-d.doneCh:

@@ -203,15 +203,29 @@ func jsonExit(status int, msg string) *exitResponse {
 		headers: []hdr{{"Content-Type", "application/json; charset=utf-8"}}}
 }
 
-// errorPage mirrors kong/error_handlers.lua for nginx errors (502/504).
+// errorBodies are kong/error_handlers.lua's messages (3.9.1).
+var errorBodies = map[int]string{
+	400: "Bad request",
+	404: "Not found",
+	405: "Method not allowed",
+	408: "Request timeout",
+	411: "Length required",
+	412: "Precondition failed",
+	413: "Payload too large",
+	414: "URI too long",
+	417: "Expectation failed",
+	494: "Request header or cookie too large",
+	500: "An unexpected error occurred",
+	502: "An invalid response was received from the upstream server",
+	503: "The upstream server is currently unavailable",
+	504: "The upstream server is timing out",
+}
+
+// errorPage mirrors kong/error_handlers.lua for errors nginx routes to
+// /kong_error_handler (400, 405, 414, 494 while reading the head; 502, 504
+// from the upstream). nginx's 494 is answered as 400.
 func (rq *request) errorPage(status int) *exitResponse {
-	msgs := map[int]string{
-		500: "An unexpected error occurred",
-		502: "An invalid response was received from the upstream server",
-		503: "The upstream server is currently unavailable",
-		504: "The upstream server is timing out",
-	}
-	msg, ok := msgs[status]
+	msg, ok := errorBodies[status]
 	if !ok {
 		msg = fmt.Sprintf("The upstream server responded with %d", status)
 	}
@@ -222,7 +236,10 @@ func (rq *request) errorPage(status int) *exitResponse {
 			accept = "text/plain" // error_default_type
 		}
 	}
-	ct := getMimeType(accept)
+	if status == 494 {
+		status = 400
+	}
+	ct := getResponseType(accept, true)
 	ex := &exitResponse{status: status, headers: []hdr{{"Content-Type", ct}}}
 	if tpl, ok := errorTemplates[ct]; ok {
 		ex.body, ex.hasBody = []byte(fmt.Sprintf(tpl, msg, rq.id)), true
@@ -385,7 +402,9 @@ func (g *Gateway) proxy(rw http.ResponseWriter, rq *request) {
 	ureq.Header = http.Header{}
 	for _, l := range rq.hdrs.lines {
 		ln := strings.ToLower(l.name)
-		if upstreamSkip[ln] || skip[ln] || strings.EqualFold(l.name, "x_forwarded_for") {
+		// nginx matches proxy_set_header names exactly (lower-cased), so an
+		// underscore spelling such as X_Forwarded_For travels upstream as sent.
+		if upstreamSkip[ln] || skip[ln] {
 			continue
 		}
 		ureq.Header[l.name] = append(ureq.Header[l.name], l.value)

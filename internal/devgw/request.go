@@ -39,13 +39,23 @@ func (h *headerList) get(name string) (string, bool) {
 	return "", false
 }
 
-// joined returns nginx's $http_<name>: duplicates joined with ", " ("; "
-// for cookies).
+// knownHeaderVars are the $http_ variables nginx 1.25 predefines
+// (ngx_http_core_variables): they read the header nginx recognised by its
+// exact name, so an underscore spelling (User_Agent) is not part of them.
+var knownHeaderVars = map[string]string{
+	"host": "host", "user_agent": "user-agent", "referer": "referer", "via": "via",
+	"x_forwarded_for": "x-forwarded-for", "cookie": "cookie",
+}
+
+// joined returns nginx's $http_<name>: every line whose name matches
+// (case-insensitive, '-' read as '_'; known headers by their exact name
+// only) joined with ", " ("; " for cookies).
 func (h *headerList) joined(name string) (string, bool) {
 	n := varName(name)
+	exact, known := knownHeaderVars[n]
 	var vals []string
 	for _, l := range h.lines {
-		if varName(l.name) == n {
+		if known && strings.ToLower(l.name) == exact || !known && varName(l.name) == n {
 			vals = append(vals, l.value)
 		}
 	}
@@ -57,6 +67,25 @@ func (h *headerList) joined(name string) (string, bool) {
 		sep = "; "
 	}
 	return strings.Join(vals, sep), true
+}
+
+func (h *headerList) kongGetHeader(name string) any {
+	v, ok := h.joined(name)
+	if !ok {
+		return nil
+	}
+	if !strings.Contains(v, ", ") {
+		return v
+	}
+	t := h.table(100)
+	got, found := t[name]
+	if !found {
+		got = t[strings.ReplaceAll(strings.ToLower(name), "_", "-")]
+	}
+	if l, ok := got.([]any); ok {
+		return l[0]
+	}
+	return got
 }
 
 func (h *headerList) values(name string) []string {
@@ -265,29 +294,31 @@ func newRequest(g *Gateway, w *worker, snap *snapshot, r *http.Request, start ti
 			rq.serverAddr, rq.serverPort = h, parsePort(p)
 		}
 	}
-	// Request headers: Host first, then the rest in a stable order.
-	// Header names containing '_' are dropped (nginx: underscores_in_headers off).
+	// Request headers: the lines as the client sent them (names, order,
+	// underscores: nginx with underscores_in_headers on), read by the
+	// front end. A request that did not come through it (a test calling
+	// ServeHTTP) has Host first, then the rest sorted by name.
 	rq.hdrs = &headerList{}
 	rq.httpHost = r.Host
-	if r.Host != "" {
-		rq.hdrs.add("Host", r.Host)
-	}
-	names := make([]string, 0, len(r.Header))
-	for k := range r.Header {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if strings.Contains(k, "_") {
-			g.log.infof("client sent invalid header line: %q (underscores_in_headers off), request_id: %s", k, rq.id)
-			continue
+	if lines, ok := rawLines(r); ok {
+		rq.hdrs.lines = append([]hdr(nil), lines...)
+	} else {
+		if r.Host != "" {
+			rq.hdrs.add("Host", r.Host)
 		}
-		for _, v := range r.Header[k] {
-			rq.hdrs.add(k, v)
+		names := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			names = append(names, k)
 		}
-	}
-	if len(r.TransferEncoding) > 0 {
-		rq.hdrs.add("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+		sort.Strings(names)
+		for _, k := range names {
+			for _, v := range r.Header[k] {
+				rq.hdrs.add(k, v)
+			}
+		}
+		if len(r.TransferEncoding) > 0 {
+			rq.hdrs.add("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+		}
 	}
 	if rq.trusted {
 		if xr, ok := rq.hdrs.get("x-real-ip"); ok {

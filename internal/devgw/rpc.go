@@ -130,17 +130,6 @@ func (w *worker) getConn(socket string, timeout time.Duration) (net.Conn, error)
 	return d.Dial("unix", socket)
 }
 
-// connAlive detects pooled connections closed by the peer (nginx drops
-// them from its pool as soon as the peer closes).
-func connAlive(c net.Conn) bool {
-	_ = c.SetReadDeadline(time.Now())
-	var b [1]byte
-	_, err := c.Read(b[:])
-	_ = c.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return err != nil && errors.As(err, &ne) && ne.Timeout()
-}
-
 func (w *worker) putConn(socket string, c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	w.mu.Lock()

@@ -172,6 +172,17 @@ type fakeEnv struct {
 
 func startFake(t *testing.T, workers, retries int, setup func(f *fakeServer)) *fakeEnv {
 	t.Helper()
+	return startFakeOpts(t, workers, retries, setup, nil)
+}
+
+// startFakeWith is startFake (one worker) with changed gateway options.
+func startFakeWith(t *testing.T, opts func(o *Options)) *fakeEnv {
+	t.Helper()
+	return startFakeOpts(t, 1, 3, nil, opts)
+}
+
+func startFakeOpts(t *testing.T, workers, retries int, setup func(f *fakeServer), change func(o *Options)) *fakeEnv {
+	t.Helper()
 	dir := shortTempDir(t)
 	e := &fakeEnv{log: &syncBuffer{}, upHits: &atomic.Int64{}, prefix: dir}
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -187,12 +198,16 @@ func startFake(t *testing.T, workers, retries int, setup func(f *fakeServer)) *f
 	if setup != nil {
 		setup(e.fake)
 	}
-	e.gw = startGateway(t, Options{
+	opts := Options{
 		ConfigPath: e.cfgPath, Listen: "127.0.0.1:0", Prefix: dir, Workers: workers,
 		MaxEventRetries: retries, LogLevel: "debug", Timeout: 5 * time.Second, BinDir: dir,
 		Env: []string{"KONG_PLUGINS=bundled,fake", "KONG_PLUGINSERVER_NAMES=Fake",
 			"KONG_PLUGINSERVER_FAKE_QUERY_CMD=cat " + dump},
-	}, e.log)
+	}
+	if change != nil {
+		change(&opts)
+	}
+	e.gw = startGateway(t, opts, e.log)
 	return e
 }
 

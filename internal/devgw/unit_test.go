@@ -338,10 +338,15 @@ func TestValueEncodingsMatchKong(t *testing.T) {
 	if err := proto.Unmarshal(b, &v); err != nil || v.AsInterface() != nil {
 		t.Errorf("decoded nil Value = %v", v.AsInterface())
 	}
-	// empty string arguments arrive as nil (no default values)
-	b, _ = proto.Marshal(&kpp.String{V: ""})
-	if a, ok := argString(b); !ok || a != nil {
-		t.Errorf("empty String arg = %v", a)
+	// zero scalars arrive as zero values (lua-protobuf 0.5.2 fills proto3
+	// defaults), also from an empty frame
+	for _, frame := range [][]byte{mustMarshal(t, &kpp.String{V: ""}), nil} {
+		if a, fail := argString(frame); fail != nil || a != "" {
+			t.Errorf("empty String arg %x = %q, %v", frame, a, fail)
+		}
+		if n, fail := argInt(frame); fail != nil || n != 0 {
+			t.Errorf("zero Int arg %x = %d, %v", frame, n, fail)
+		}
 	}
 	// headers table: lower-case keys, repeated headers as lists, max honoured
 	h := &headerList{}
@@ -356,4 +361,13 @@ func TestValueEncodingsMatchKong(t *testing.T) {
 	if v, ok := h.get("X_MULTI"); !ok || v != "1" {
 		t.Errorf("get with underscore = %q %v", v, ok)
 	}
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
