@@ -112,6 +112,10 @@ type Config struct {
 	Timeout              time.Duration
 	JWKSMinRefresh       time.Duration
 	IntrospectionTTL     time.Duration
+	// IntrospectionMaxConcurrency and IntrospectionRateLimit cap the
+	// issuer's introspection calls (per process; the strictest route wins).
+	IntrospectionMaxConcurrency int
+	IntrospectionRateLimit      int
 }
 
 // Has reports whether auth method m is enabled.
@@ -387,13 +391,44 @@ func seconds(ck *checker, key string, p *int, def, min, max int) time.Duration {
 	return time.Duration(v) * time.Second
 }
 
+func integer(ck *checker, key string, p *int, def, min, max int) int {
+	v := def
+	if p != nil {
+		v = *p
+	}
+	if v < min || v > max {
+		ck.add(key, "%d is out of range %d..%d", v, min, max)
+	}
+	return v
+}
+
+// timeoutSeconds reads a session timeout: there is no "never", so 0 and
+// negative values are refused rather than read as "no timeout".
+func timeoutSeconds(ck *checker, key string, p *int, def, max int) time.Duration {
+	v := def
+	if p != nil {
+		v = *p
+	}
+	switch {
+	case v < 1:
+		ck.add(key, "%d is refused: a session timeout must be at least 1 second (0 would let sessions live forever)", v)
+	case v > max:
+		ck.add(key, "%d is out of range 1..%d", v, max)
+	}
+	return time.Duration(v) * time.Second
+}
+
 func (c *Config) checkDurations(ck *checker, raw *Raw) {
 	c.Leeway = seconds(ck, "leeway", raw.Leeway, 30, 0, 600)
-	c.IdleTimeout = seconds(ck, "session_idling_timeout", raw.SessionIdlingTimeout, 900, 0, 7*24*3600)
-	c.AbsoluteTimeout = seconds(ck, "session_absolute_timeout", raw.SessionAbsoluteTimeout, 86400, 0, 30*24*3600)
+	// A 0 timeout would make sessions immortal: refused, as is any value
+	// below 1 second.
+	c.IdleTimeout = timeoutSeconds(ck, "session_idling_timeout", raw.SessionIdlingTimeout, 900, 7*24*3600)
+	c.AbsoluteTimeout = timeoutSeconds(ck, "session_absolute_timeout", raw.SessionAbsoluteTimeout, 86400, 30*24*3600)
 	c.LoginTimeout = seconds(ck, "login_timeout", raw.LoginTimeout, 600, 30, 3600)
 	c.JWKSMinRefresh = seconds(ck, "jwks_min_refresh_interval", raw.JWKSMinRefresh, 30, 1, 3600)
 	c.IntrospectionTTL = seconds(ck, "introspection_cache_ttl", raw.IntrospectionCacheTTL, 60, 0, 3600)
+	c.IntrospectionMaxConcurrency = integer(ck, "introspection_max_concurrency", raw.IntrospectionMaxConcurrency, 10, 1, 1000)
+	c.IntrospectionRateLimit = integer(ck, "introspection_rate_limit", raw.IntrospectionRateLimit, 25, 1, 10000)
 	ms := 5000
 	if raw.Timeout != nil {
 		ms = *raw.Timeout

@@ -56,6 +56,10 @@ func TestParseDefaults(t *testing.T) {
 		{"cookie", c.Cookie, Cookie{Name: "okta_session", Path: "/", Secure: true, HTTPOnly: true, SameSite: "Lax"}},
 		{"cookie budget", c.SessionCookieMaxSize, 6144},
 		{"logout", c.LogoutPath, "/logout"},
+		{"idle timeout", c.IdleTimeout, 15 * time.Minute},
+		{"absolute timeout", c.AbsoluteTimeout, 24 * time.Hour},
+		{"introspection concurrency", c.IntrospectionMaxConcurrency, 10},
+		{"introspection rate", c.IntrospectionRateLimit, 25},
 		{"headers", c.UpstreamHeaders, []HeaderClaim{{"X-Authenticated-Groups", Claim{"groups"}}, {"X-Authenticated-Userid", Claim{"sub"}}}},
 	}
 	for _, ck := range checks {
@@ -121,6 +125,14 @@ func TestParseReportsEveryProblemByKey(t *testing.T) {
 			r.ClientID = nil
 		}, []string{"client_id: required when auth_methods has introspection"}},
 		{"introspection ttl", func(r *Raw) { r.IntrospectionCacheTTL = ip(-5) }, []string{"introspection_cache_ttl: -5"}},
+		{"introspection concurrency 0", func(r *Raw) { r.IntrospectionMaxConcurrency = ip(0) }, []string{"introspection_max_concurrency: 0 is out of range"}},
+		{"introspection rate 0", func(r *Raw) { r.IntrospectionRateLimit = ip(0) }, []string{"introspection_rate_limit: 0 is out of range"}},
+		{"introspection rate huge", func(r *Raw) { r.IntrospectionRateLimit = ip(1 << 30) }, []string{"introspection_rate_limit: "}},
+		{"idle timeout 0", func(r *Raw) { r.SessionIdlingTimeout = ip(0) }, []string{"session_idling_timeout: 0 is refused"}},
+		{"absolute timeout 0", func(r *Raw) { r.SessionAbsoluteTimeout = ip(0) }, []string{"session_absolute_timeout: 0 is refused"}},
+		{"idle timeout negative", func(r *Raw) { r.SessionIdlingTimeout = ip(-1) }, []string{"session_idling_timeout: -1 is refused"}},
+		{"absolute timeout negative", func(r *Raw) { r.SessionAbsoluteTimeout = ip(-60) }, []string{"session_absolute_timeout: -60 is refused"}},
+		{"absolute timeout huge", func(r *Raw) { r.SessionAbsoluteTimeout = ip(31 * 24 * 3600) }, []string{"session_absolute_timeout: 2678400 is out of range"}},
 		{"several at once", func(r *Raw) { r.Issuer = nil; r.SessionSecret = sp("x"); r.Leeway = ip(9999) },
 			[]string{"issuer: required", "session_secret: must be", "leeway: 9999"}},
 	}

@@ -72,4 +72,10 @@ type Raw struct {
 	// IntrospectionCacheTTL is the longest time, in seconds, an active
 	// introspection answer is reused (never past the token's exp).
 	IntrospectionCacheTTL *int `json:"introspection_cache_ttl"`
+	// IntrospectionMaxConcurrency caps the introspection calls in flight at
+	// once, per issuer and per Kong node; over it, unknown tokens get 503.
+	IntrospectionMaxConcurrency *int `json:"introspection_max_concurrency"`
+	// IntrospectionRateLimit caps the introspection calls started per
+	// second, per issuer and per Kong node; over it, unknown tokens get 503.
+	IntrospectionRateLimit *int `json:"introspection_rate_limit"`
 }

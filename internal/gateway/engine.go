@@ -117,6 +117,7 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Leeway: cfg.Leeway,
 			CacheTTL: cfg.IntrospectionTTL, HTTP: d.Client, Cache: d.IntrospectCache, Now: d.Now,
+			Limits: introspect.Limits{MaxConcurrent: cfg.IntrospectionMaxConcurrency, PerSecond: cfg.IntrospectionRateLimit},
 		})
 	}
 	if cfg.Has(config.MethodSession) || cfg.Has(config.MethodAuthorizationCode) {

@@ -853,33 +853,33 @@ func TestIntrospectionRoute(t *testing.T) {
 		switch {
 		case user != "kong-introspect" || pass != "intro-secret":
 			w.WriteHeader(401)
-		case r.PostForm.Get("token") == "opaque-good":
+		case r.PostForm.Get("token") == "opaque-good-0123456789abcdef":
 			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "iss": e.iss.URL, "aud": "api://default",
 				"client_id": "kong-m2m", "scope": "kong.read kong.write", "exp": e.clock.Now().Add(time.Hour).Unix()})
-		case r.PostForm.Get("token") == "opaque-narrow":
+		case r.PostForm.Get("token") == "opaque-narrow-0123456789abcdef":
 			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "iss": e.iss.URL, "aud": "api://default",
 				"client_id": "kong-m2m", "scope": "kong.write", "exp": e.clock.Now().Add(time.Hour).Unix()})
 		default:
 			_, _ = w.Write([]byte(`{"active":false}`))
 		}
 	})
-	d := e.decide(request("GET", "/opaque", bearer("opaque-good"), nil))
+	d := e.decide(request("GET", "/opaque", bearer("opaque-good-0123456789abcdef"), nil))
 	wantPass(t, d)
 	if got := d.Upstream["X-Authenticated-Client"]; len(got) != 1 || got[0] != "kong-m2m" {
 		t.Fatalf("X-Authenticated-Client = %q", got)
 	}
-	wantPass(t, e.decide(request("GET", "/opaque", bearer("opaque-good"), nil)))
+	wantPass(t, e.decide(request("GET", "/opaque", bearer("opaque-good-0123456789abcdef"), nil)))
 	if calls != 1 {
 		t.Fatalf("two uses cost %d introspection calls, want 1 (cached)", calls)
 	}
-	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-narrow"), nil)), 403)
-	d = e.decide(request("GET", "/opaque", bearer("opaque-dead"), nil))
+	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-narrow-0123456789abcdef"), nil)), 403)
+	d = e.decide(request("GET", "/opaque", bearer("opaque-dead-0123456789abcdef"), nil))
 	wantStatus(t, d, 401)
 	if d.Header.Get("WWW-Authenticate") != `Bearer realm="okta-oidc", error="invalid_token"` {
 		t.Fatalf("WWW-Authenticate = %q", d.Header.Get("WWW-Authenticate"))
 	}
 	e.iss.SetIntrospectHandler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
-	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-new"), nil)), 503)
+	wantStatus(t, e.decide(request("GET", "/opaque", bearer("opaque-new-0123456789abcdef"), nil)), 503)
 }
 
 func TestOpaqueTokenOnBearerOnlyRoute(t *testing.T) {

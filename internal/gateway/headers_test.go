@@ -102,7 +102,7 @@ func TestEverySpellingClearedOnEveryPassPath(t *testing.T) {
 					"sub": "svc", "cid": "kong-m2m", "exp": e.clock.Now().Add(time.Hour).Unix()})
 			})
 			raw := spoofed()
-			raw["authorization"] = []string{"Bearer opaque-good"}
+			raw["authorization"] = []string{"Bearer opaque-good-token-0123456789abcdef"}
 			return e, kongRequest("GET", "/api", raw)
 		}, map[string][]string{"x-authenticated-userid": {"svc"}, "x-authenticated-client": {"kong-m2m"}}},
 		{"preflight pass-through", func(t *testing.T) (*env, *Request) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
 	"github.com/okta-oidc/okta-oidc/internal/returnto"
+	"github.com/okta-oidc/okta-oidc/internal/revoke"
 	"github.com/okta-oidc/okta-oidc/internal/session"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
@@ -234,18 +235,21 @@ func accessExpiry(c token.Claims, tok *oauth2.Token) time.Time {
 	return tok.Expiry
 }
 
-// logout ends the session: the cookies are cleared and the browser goes to
-// the IdP's end_session_endpoint (with id_token_hint), or to
-// logout_redirect_uri.
+// logout ends the session: its refresh and access tokens are revoked at the
+// issuer (so a copy of the cookie dies, at the latest, when its access token
+// expires), the cookies are cleared and the browser goes to the IdP's
+// end_session_endpoint (with id_token_hint), or to logout_redirect_uri.
+// A revocation that fails does not stop the logout: the Decision then
+// carries the failure in Err for the log (never a token).
 func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	jar := session.ParseCookieHeader(r.Header.Values("Cookie"))
-	var idToken string
+	var s session.Session
 	if data, err := e.codec.OpenCookies(e.cfg.Cookie.Name, jar); err == nil {
-		if s, err := session.Unmarshal(data); err == nil {
-			idToken = s.IDToken
+		if opened, err := session.Unmarshal(data); err == nil {
+			s = opened
 		}
 	}
-	d := Decision{Action: Respond, Reason: ReasonLogout, Status: http.StatusFound, Header: http.Header{}}
+	d := Decision{Action: Respond, Reason: ReasonLogout, Status: http.StatusFound, Header: http.Header{}, Subject: s.Subject}
 	d.Header.Set("Cache-Control", "no-store")
 	for _, n := range session.ClearCookies(e.cfg.Cookie.Name, jar) {
 		d.Header.Add("Set-Cookie", session.SetCookie(n, "", e.attrs, -1))
@@ -254,17 +258,33 @@ func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	if loc == "" {
 		loc = "/"
 	}
-	if idToken != "" {
-		if meta, err := e.iss.Metadata(ctx); err == nil && meta.EndSessionEndpoint != "" {
-			if u, err := url.Parse(meta.EndSessionEndpoint); err == nil {
-				v := u.Query()
-				v.Set("id_token_hint", idToken)
-				if e.cfg.LogoutRedirect != "" {
-					v.Set("post_logout_redirect_uri", e.cfg.LogoutRedirect)
-				}
-				u.RawQuery = v.Encode()
-				loc = u.String()
+	if s.RefreshToken == "" && s.AccessToken == "" && s.IDToken == "" {
+		d.Header.Set("Location", loc)
+		return d
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	meta, err := e.iss.Metadata(ctx)
+	if err != nil {
+		d.Err = fmt.Errorf("the session's tokens were not revoked: %w", err)
+		d.Header.Set("Location", loc)
+		return d
+	}
+	rv := revoke.Client{HTTP: e.client, ClientID: e.cfg.ClientID, ClientSecret: e.cfg.ClientSecret}
+	if err := rv.All(ctx, meta.RevocationEndpoint,
+		revoke.Token{Value: s.RefreshToken, Hint: revoke.HintRefresh},
+		revoke.Token{Value: s.AccessToken, Hint: revoke.HintAccess}); err != nil {
+		d.Err = err // the log line names the reason, logout
+	}
+	if s.IDToken != "" && meta.EndSessionEndpoint != "" {
+		if u, err := url.Parse(meta.EndSessionEndpoint); err == nil {
+			v := u.Query()
+			v.Set("id_token_hint", s.IDToken)
+			if e.cfg.LogoutRedirect != "" {
+				v.Set("post_logout_redirect_uri", e.cfg.LogoutRedirect)
 			}
+			u.RawQuery = v.Encode()
+			loc = u.String()
 		}
 	}
 	d.Header.Set("Location", loc)

@@ -19,9 +19,12 @@ import (
 // ErrInactive means the issuer says the token is not active.
 var ErrInactive = fmt.Errorf("%w: not active", token.ErrInvalid)
 
-// inactiveTTL is how long an inactive answer is remembered, so a replayed
-// dead token does not cost a call to the IdP every time.
-const inactiveTTL = 30 * time.Second
+// minOpaqueLen is the shortest token worth asking about: RFC 6749 section
+// 10.10 asks for at least 128 bits of entropy, 22 base64 characters.
+const minOpaqueLen = 22
+
+// maxAnswer bounds the size of an introspection answer read.
+const maxAnswer = 1 << 20
 
 // Config configures a Client.
 type Config struct {
@@ -34,8 +37,13 @@ type Config struct {
 	Leeway       time.Duration // for exp and nbf
 	CacheTTL     time.Duration // longest time an active answer is reused
 	HTTP         *http.Client
-	Cache        *token.Cache
+	Cache        *token.Cache // active answers
 	Now          func() time.Time
+	// Limits cap the issuer's introspection calls (zero: the defaults).
+	Limits Limits
+	// Guard spends the issuer's call budget; default: SharedGuard(Issuer,
+	// Limits), shared by every route of the process.
+	Guard *Guard
 }
 
 // Client introspects tokens. It is safe for concurrent use.
@@ -48,6 +56,9 @@ type Client struct {
 func New(cfg Config) *Client {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Guard == nil {
+		cfg.Guard = SharedGuard(cfg.Issuer, cfg.Limits)
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "introspect|%q|%q|%q|%q|%d", cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Audiences, cfg.Leeway))
 	return &Client{cfg: cfg, prefix: sum}
@@ -62,30 +73,60 @@ func (c *Client) key(raw string) [32]byte {
 	return k
 }
 
-// inactive marks a cached negative answer.
-var inactive = token.Claims{"active": false}
+// Shaped reports whether raw could be an OAuth 2.0 access token at all: the
+// b64token syntax of RFC 6750 section 2.1 (letters, digits, -._~+/ and
+// trailing =), at least minOpaqueLen and at most token.MaxTokenBytes long.
+// Anything else is refused without asking the issuer.
+func Shaped(raw string) bool {
+	if len(raw) < minOpaqueLen || len(raw) > token.MaxTokenBytes {
+		return false
+	}
+	body := strings.TrimRight(raw, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		b := body[i]
+		switch {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		case b == '-', b == '.', b == '_', b == '~', b == '+', b == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Introspect returns the claims of an active token. Errors wrap
 // token.ErrInvalid when the token is not acceptable; any other error means
-// the IdP could not answer.
+// the IdP could not answer or was not asked (ErrBusy, ErrBackingOff): never
+// a pass.
+//
+// Only tokens of the right shape that are in neither cache cost a call, and
+// those calls are capped per issuer; cached active answers keep working
+// while the issuer is being spared.
 func (c *Client) Introspect(ctx context.Context, raw string) (token.Claims, error) {
-	if raw == "" || len(raw) > token.MaxTokenBytes {
+	if !Shaped(raw) {
 		return nil, token.ErrMalformed
 	}
 	now := c.cfg.Now()
 	key := c.key(raw)
 	if cl, ok := c.cfg.Cache.Get(key, now); ok {
-		if cl["active"] != true {
-			return nil, ErrInactive
-		}
 		return cl, c.check(cl, now)
 	}
+	if c.cfg.Guard.isNegative(key, now) {
+		return nil, ErrInactive
+	}
+	if err := c.cfg.Guard.acquire(now); err != nil {
+		return nil, err
+	}
 	cl, err := c.call(ctx, raw)
+	c.cfg.Guard.release()
 	if err != nil {
 		return nil, err
 	}
 	if cl["active"] != true {
-		c.cfg.Cache.Put(key, inactive, now.Add(inactiveTTL), len(raw))
+		c.cfg.Guard.putNegative(key, now)
 		return nil, ErrInactive
 	}
 	if err := c.check(cl, now); err != nil {
@@ -120,14 +161,21 @@ func (c *Client) call(ctx context.Context, raw string) (token.Claims, error) {
 		return nil, fmt.Errorf("introspect: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, fmt.Errorf("introspect: reading the answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.cfg.Guard.throttled(c.cfg.Now(), resp.Header)
+		return nil, ErrRateLimited
 	}
 	if resp.StatusCode != http.StatusOK {
 		// 401 here means our client credentials are wrong: a configuration
 		// problem, not the caller's token.
 		return nil, fmt.Errorf("introspect: status %d", resp.StatusCode)
+	}
+	if len(body) > maxAnswer {
+		return nil, errors.New("introspect: the answer is too large")
 	}
 	cl, err := token.DecodeClaims(body)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ type idp struct {
 	calls   atomic.Int64
 	answers map[string]string // token -> JSON answer
 	status  int
+	header  http.Header      // added to the answer
+	hook    func(tok string) // runs before answering
 }
 
 func newIDP(t *testing.T) *idp {
@@ -29,11 +32,17 @@ func newIDP(t *testing.T) *idp {
 			w.WriteHeader(401)
 			return
 		}
+		_ = r.ParseForm()
+		if d.hook != nil {
+			d.hook(r.PostForm.Get("token"))
+		}
+		for k, v := range d.header {
+			w.Header()[k] = v
+		}
 		if d.status != 200 {
 			w.WriteHeader(d.status)
 			return
 		}
-		_ = r.ParseForm()
 		a, found := d.answers[r.PostForm.Get("token")]
 		if !found {
 			a = `{"active":false}`
@@ -44,6 +53,9 @@ func newIDP(t *testing.T) *idp {
 	return d
 }
 
+// opaque makes a well-shaped opaque token out of a name.
+func opaque(name string) string { return name + "_" + strings.Repeat("a", 24) }
+
 const issuer = "https://dev-1.okta.com/oauth2/default"
 
 func client(d *idp, now *time.Time, mod func(*Config)) *Client {
@@ -52,7 +64,8 @@ func client(d *idp, now *time.Time, mod func(*Config)) *Client {
 		ClientID: "kong-introspect", ClientSecret: "s3cret",
 		Issuer: issuer, Audiences: []string{"api://default"}, Leeway: 30 * time.Second,
 		CacheTTL: time.Minute, HTTP: d.Client(), Cache: token.NewCache(100, 1<<20),
-		Now: func() time.Time { return *now },
+		Now:   func() time.Time { return *now },
+		Guard: NewGuard(Limits{MaxConcurrent: 100, PerSecond: 1000}),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -73,15 +86,15 @@ func answer(now time.Time, mod func(map[string]any)) string {
 func TestIntrospect(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	d := newIDP(t)
-	d.answers["good"] = answer(now, nil)
-	d.answers["other-iss"] = answer(now, func(m map[string]any) { m["iss"] = "https://evil" })
-	d.answers["other-aud"] = answer(now, func(m map[string]any) { m["aud"] = "api://other" })
-	d.answers["expired"] = answer(now, func(m map[string]any) { m["exp"] = now.Add(-time.Hour).Unix() })
-	d.answers["exp-string"] = answer(now, func(m map[string]any) { m["exp"] = "9999999999" })
-	d.answers["refresh"] = answer(now, func(m map[string]any) { m["token_type"] = "refresh_token" })
-	d.answers["active-string"] = `{"active":"true","iss":"` + issuer + `","aud":"api://default"}`
-	d.answers["duplicate"] = `{"active":false,"active":true,"iss":"` + issuer + `","aud":"api://default"}`
-	d.answers["not-json"] = `<html>`
+	d.answers[opaque("good")] = answer(now, nil)
+	d.answers[opaque("other-iss")] = answer(now, func(m map[string]any) { m["iss"] = "https://evil" })
+	d.answers[opaque("other-aud")] = answer(now, func(m map[string]any) { m["aud"] = "api://other" })
+	d.answers[opaque("expired")] = answer(now, func(m map[string]any) { m["exp"] = now.Add(-time.Hour).Unix() })
+	d.answers[opaque("exp-string")] = answer(now, func(m map[string]any) { m["exp"] = "9999999999" })
+	d.answers[opaque("refresh")] = answer(now, func(m map[string]any) { m["token_type"] = "refresh_token" })
+	d.answers[opaque("active-string")] = `{"active":"true","iss":"` + issuer + `","aud":"api://default"}`
+	d.answers[opaque("duplicate")] = `{"active":false,"active":true,"iss":"` + issuer + `","aud":"api://default"}`
+	d.answers[opaque("not-json")] = `<html>`
 	tests := []struct {
 		tok     string
 		want    error // nil = active
@@ -101,7 +114,7 @@ func TestIntrospect(t *testing.T) {
 	c := client(d, &now, nil)
 	for _, tt := range tests {
 		t.Run(tt.tok, func(t *testing.T) {
-			cl, err := c.Introspect(context.Background(), tt.tok)
+			cl, err := c.Introspect(context.Background(), opaque(tt.tok))
 			switch tt.tok {
 			case "good":
 				if err != nil || cl.String("sub") != "alice" {
@@ -124,10 +137,10 @@ func TestIntrospect(t *testing.T) {
 func TestIntrospectionCache(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	d := newIDP(t)
-	d.answers["good"] = answer(now, func(m map[string]any) { m["exp"] = now.Add(5 * time.Minute).Unix() })
+	d.answers[opaque("good")] = answer(now, func(m map[string]any) { m["exp"] = now.Add(5 * time.Minute).Unix() })
 	c := client(d, &now, nil)
 	for i := 0; i < 5; i++ {
-		if _, err := c.Introspect(context.Background(), "good"); err != nil {
+		if _, err := c.Introspect(context.Background(), opaque("good")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,12 +148,12 @@ func TestIntrospectionCache(t *testing.T) {
 		t.Fatalf("5 uses cost %d introspection calls, want 1", n)
 	}
 	now = now.Add(61 * time.Second) // past introspection_cache_ttl
-	if _, err := c.Introspect(context.Background(), "good"); err != nil || d.calls.Load() != 2 {
+	if _, err := c.Introspect(context.Background(), opaque("good")); err != nil || d.calls.Load() != 2 {
 		t.Fatalf("after the cache TTL: err %v, calls %d, want a second call", err, d.calls.Load())
 	}
 	// Inactive answers are remembered briefly too.
 	for i := 0; i < 3; i++ {
-		_, _ = c.Introspect(context.Background(), "dead")
+		_, _ = c.Introspect(context.Background(), opaque("dead"))
 	}
 	if n := d.calls.Load(); n != 3 {
 		t.Fatalf("3 uses of a dead token cost %d calls in total, want 3 (2 + 1)", n)
@@ -150,14 +163,14 @@ func TestIntrospectionCache(t *testing.T) {
 func TestIntrospectionCacheNamespaced(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	d := newIDP(t)
-	d.answers["good"] = answer(now, nil)
+	d.answers[opaque("good")] = answer(now, nil)
 	shared := token.NewCache(100, 1<<20)
 	a := client(d, &now, func(c *Config) { c.Cache = shared })
 	b := client(d, &now, func(c *Config) { c.Cache = shared; c.Audiences = []string{"api://other"} })
-	if _, err := a.Introspect(context.Background(), "good"); err != nil {
+	if _, err := a.Introspect(context.Background(), opaque("good")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Introspect(context.Background(), "good"); !errors.Is(err, token.ErrAudience) {
+	if _, err := b.Introspect(context.Background(), opaque("good")); !errors.Is(err, token.ErrAudience) {
 		t.Fatalf("a route with another audience accepted a cached answer: %v", err)
 	}
 }
@@ -165,23 +178,23 @@ func TestIntrospectionCacheNamespaced(t *testing.T) {
 func TestIntrospectionIdPFailures(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	d := newIDP(t)
-	d.answers["good"] = answer(now, nil)
+	d.answers[opaque("good")] = answer(now, nil)
 	wrongCreds := client(d, &now, func(c *Config) { c.ClientSecret = "wrong" })
-	if _, err := wrongCreds.Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+	if _, err := wrongCreds.Introspect(context.Background(), opaque("good")); err == nil || errors.Is(err, token.ErrInvalid) {
 		t.Fatalf("wrong client credentials: err %v, want an IdP failure, not an invalid token", err)
 	}
 	d.status = 503
-	if _, err := client(d, &now, nil).Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+	if _, err := client(d, &now, nil).Introspect(context.Background(), opaque("good")); err == nil || errors.Is(err, token.ErrInvalid) {
 		t.Fatalf("IdP 503: err %v", err)
 	}
 	d.Close()
-	if _, err := client(d, &now, nil).Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+	if _, err := client(d, &now, nil).Introspect(context.Background(), opaque("good")); err == nil || errors.Is(err, token.ErrInvalid) {
 		t.Fatalf("IdP down: err %v", err)
 	}
 	noEndpoint := client(d, &now, func(c *Config) {
 		c.Endpoint = func(context.Context) (string, error) { return "", nil }
 	})
-	if _, err := noEndpoint.Introspect(context.Background(), "good"); err == nil || errors.Is(err, token.ErrInvalid) {
+	if _, err := noEndpoint.Introspect(context.Background(), opaque("good")); err == nil || errors.Is(err, token.ErrInvalid) {
 		t.Fatalf("no endpoint: err %v", err)
 	}
 }

@@ -106,12 +106,17 @@ func (c *Config) Access(kong *pdk.PDK) {
 
 // apply carries out d: at most one call to set the upstream headers, one to
 // set the query, one to add response headers; or one exit. 5xx answers are
-// logged; denials only with log_denials (each log line is a PDK call).
+// logged, and non-error answers that carry an Err as warnings; denials only
+// with log_denials (each log line is a PDK call).
 func apply(kong *pdk.PDK, d gateway.Decision, logDenials bool) {
 	if d.Action == gateway.Respond {
 		switch {
 		case d.Status >= 500 && d.Err != nil:
 			_ = kong.Log.Err(fmt.Sprintf("okta-oidc: %s: %v", d.Reason, d.Err))
+		case d.Status < 400 && d.Err != nil:
+			// A non-error answer with a cause: something failed that must
+			// not stop the answer (a logout whose revocation failed).
+			_ = kong.Log.Warn(fmt.Sprintf("okta-oidc: %s: %v", d.Reason, d.Err))
 		case logDenials && (d.Status == 400 || d.Status == 401 || d.Status == 403):
 			_ = kong.Log.Notice(denialLine(d))
 		}

@@ -2,6 +2,7 @@ package kongplugin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -400,5 +401,47 @@ func TestLogDenialsExplainsThePolicy(t *testing.T) {
 	run(t, cfg, test.Request{Method: "GET", Url: "http://gw.example/api", Headers: http.Header{"Authorization": {"Bearer " + tok}}})
 	if len(lastLogs) != 1 || !strings.Contains(lastLogs[0], "401 invalid_token") || !strings.Contains(lastLogs[0], "expired") || strings.Contains(lastLogs[0], tok[:20]) {
 		t.Fatalf("log = %q", lastLogs)
+	}
+}
+
+// TestNonErrorAnswerWithCauseIsLoggedAsWarning: a logout whose revocation
+// failed still redirects, and the failure reaches the log as a warning; a
+// clean one costs no log call.
+func TestNonErrorAnswerWithCauseIsLoggedAsWarning(t *testing.T) {
+	redirect := func(err error) gateway.Decision {
+		return gateway.Decision{Action: gateway.Respond, Reason: gateway.ReasonLogout, Status: 302,
+			Header: http.Header{"Location": {"https://idp.example/v1/logout"}}, Err: err}
+	}
+	tests := []struct {
+		name  string
+		d     gateway.Decision
+		calls string
+		log   string
+	}{
+		{"clean logout", redirect(nil), "kong.response.exit", ""},
+		{"revocation failed", redirect(errors.New("revoke: refresh_token: status 500")),
+			"kong.log.warn,kong.response.exit", "okta-oidc: logout: revoke: refresh_token: status 500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := test.New(t, test.Request{Method: "GET", Url: "http://gw.example/web/logout"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &counting{TestEnv: env}
+			b := bridge.New(bridgetest.MockFunc(c))
+			k := &pdk.PDK{Log: log.Log{PdkBridge: b}, Response: response.Response{PdkBridge: b},
+				ServiceRequest: service_request.Request{PdkBridge: b}}
+			apply(k, tt.d, false)
+			if got := strings.Join(c.calls, ","); got != tt.calls {
+				t.Fatalf("calls = %q, want %q", got, tt.calls)
+			}
+			if env.ClientRes.Status != 302 {
+				t.Fatalf("status = %d, want the redirect", env.ClientRes.Status)
+			}
+			if tt.log != "" && (len(c.logs) != 1 || c.logs[0] != tt.log) {
+				t.Fatalf("logs = %q, want %q", c.logs, tt.log)
+			}
+		})
 	}
 }

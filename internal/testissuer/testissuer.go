@@ -68,6 +68,7 @@ type Issuer struct {
 	jwksDelay    time.Duration
 	tokenHandler http.HandlerFunc
 	introHandler http.HandlerFunc
+	revHandler   http.HandlerFunc
 
 	JWKSHits      atomic.Int64
 	DiscoveryHits atomic.Int64
@@ -103,6 +104,16 @@ func New(t testing.TB) *Issuer {
 		}
 		h(w, r)
 	})
+	mux.HandleFunc("/oauth2/default/v1/revoke", func(w http.ResponseWriter, r *http.Request) {
+		iss.mu.Lock()
+		h := iss.revHandler
+		iss.mu.Unlock()
+		if h == nil {
+			w.WriteHeader(http.StatusOK) // RFC 7009: 200, whatever the token
+			return
+		}
+		h(w, r)
+	})
 	t.Cleanup(iss.Server.Close)
 	return iss
 }
@@ -124,6 +135,7 @@ func (i *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"jwks_uri":                              i.URL + "/v1/keys",
 		"end_session_endpoint":                  i.URL + "/v1/logout",
 		"introspection_endpoint":                i.URL + "/v1/introspect",
+		"revocation_endpoint":                   i.URL + "/v1/revoke",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
@@ -194,6 +206,13 @@ func (i *Issuer) SetTokenHandler(h http.HandlerFunc) { i.mu.Lock(); i.tokenHandl
 func (i *Issuer) SetIntrospectHandler(h http.HandlerFunc) {
 	i.mu.Lock()
 	i.introHandler = h
+	i.mu.Unlock()
+}
+
+// SetRevokeHandler serves the revocation endpoint (default: 200).
+func (i *Issuer) SetRevokeHandler(h http.HandlerFunc) {
+	i.mu.Lock()
+	i.revHandler = h
 	i.mu.Unlock()
 }
 
