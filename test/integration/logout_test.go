@@ -27,7 +27,8 @@ func sessionTokens(t *testing.T, cookies []*http.Cookie) session.Session {
 	if m == nil {
 		t.Fatal("kong.yml has no session_secret")
 	}
-	codec, err := session.NewCodec([]string{string(m[1])})
+	// Sessions are bound to the route's issuer and client_id.
+	codec, err := session.NewCodec([]string{string(m[1])}, session.WithBinding(env.issuer, idp.WebClientID))
 	if err != nil {
 		t.Fatal(err)
 	}
