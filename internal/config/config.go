@@ -116,6 +116,17 @@ type Config struct {
 	// issuer's introspection calls (per process; the strictest route wins).
 	IntrospectionMaxConcurrency int
 	IntrospectionRateLimit      int
+
+	// SessionStorage is StorageCookie or StorageRedis; Redis is set for
+	// StorageRedis.
+	SessionStorage string
+	Redis          Redis
+	// BackchannelLogoutPath is where the IdP POSTs logout tokens ("": off).
+	BackchannelLogoutPath string
+	// UpstreamAccessToken and UpstreamIDToken name the upstream headers
+	// that carry the verified or obtained tokens (zero: not forwarded).
+	UpstreamAccessToken TokenHeader
+	UpstreamIDToken     TokenHeader
 }
 
 // Has reports whether auth method m is enabled.
@@ -209,6 +220,8 @@ func Parse(raw *Raw) (*Config, error) {
 	c.checkDurations(&ck, raw)
 	c.checkSession(&ck, raw)
 	c.checkLogin(&ck, raw)
+	c.checkStorage(&ck, raw)
+	c.checkTokenHeaders(&ck, raw)
 
 	switch c.Unauthenticated {
 	case ActionAuto, ActionRedirect, ActionDeny:

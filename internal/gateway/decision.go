@@ -29,6 +29,9 @@ type Request struct {
 	// Target returns the path and query as the client sent them
 	// (nginx's request_uri).
 	Target func() (string, error)
+	// Body returns the request body; read only at backchannel_logout_path
+	// (nil: the adapter cannot read bodies).
+	Body func() ([]byte, error)
 }
 
 // Action says what the adapter must do.

@@ -101,6 +101,10 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))
+	// Read only at backchannel_logout_path: one more call there. Kong
+	// returns a small body inline and a buffered-to-disk one as a file path,
+	// which go-pdk reads.
+	req.Body = kong.Request.GetRawBody
 	apply(kong, b.engine.Decide(ctx, req), cfg.LogDenials)
 }
 
