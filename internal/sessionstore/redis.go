@@ -97,6 +97,14 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	}, nil
 }
 
+// quiet drops go-redis's own log lines (dial failures, retries): the
+// plugin reports a failed call once, in the decision that failed closed.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
+
 var (
 	poolsMu sync.Mutex
 	pools   = map[[32]byte]*redis.Client{}

@@ -89,24 +89,48 @@ func (s *Server) start() error {
 }
 
 func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := command(addr, "PING", 500*time.Millisecond)
 	return err == nil && line == "+PONG\r\n"
 }
+
+// command sends one inline command and returns the first reply line.
+func command(addr, cmd string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+// StopKeepingData writes the data set to the server's directory and stops
+// the server; Restart loads it again, as a Redis with persistence would.
+func (s *Server) StopKeepingData() error {
+	line, err := command(s.Addr(), "SAVE", 10*time.Second)
+	if err != nil || line != "+OK\r\n" {
+		return fmt.Errorf("testredis: SAVE: %q %v", line, err)
+	}
+	s.Stop()
+	return nil
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open and nothing
+// answers, as a slow or hung Redis. Resume thaws it.
+func (s *Server) Pause() error { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume thaws a paused server.
+func (s *Server) Resume() error { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGCONT) }
 
 // Stop stops the server (all its data is gone).
 func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) // if paused
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
