@@ -158,6 +158,16 @@ function logoutSource(ctx, form) {
 
 function buildProvider(issuer) {
   const configuration = {
+    // The provider refuses outgoing requests to loopback addresses (SSRF
+    // protection); the back-channel logout URI of this test setup is the
+    // gateway on 127.0.0.1, so that one URI, and only it, is let through.
+    fetch: (url, options) => {
+      if (BACKCHANNEL_LOGOUT_URI && String(url) === new URL(BACKCHANNEL_LOGOUT_URI).href) {
+        const { dispatcher: _ssrfGuard, ...rest } = options;
+        return globalThis.fetch(url, rest);
+      }
+      return globalThis.fetch(url, options);
+    },
     clients: CLIENTS,
     jwks: JWKS,
     routes: {
@@ -588,7 +598,7 @@ server.listen(PORT, HOST, () => {
   const issuer = (process.env.ISSUER || `${listenBase}/oauth2/default`).replace(/\/$/, '');
   const provider = buildProvider(issuer);
   provider.on('server_error', (_ctx, err) => process.stderr.write(`okta-idp: server_error: ${err.stack || err}\n`));
-  provider.on('backchannel.error', (_ctx, err, client) => process.stderr.write(`okta-idp: back-channel logout to ${client.clientId} failed: ${err.message}\n`));
+  provider.on('backchannel.error', (_ctx, err, client) => process.stderr.write(`okta-idp: back-channel logout to ${client.clientId} failed: ${err.message} ${err.cause ? (err.cause.code || err.cause.message) : ""}\n`));
   provider.on('backchannel.success', (_ctx, client) => process.stderr.write(`okta-idp: back-channel logout to ${client.clientId} sent\n`));
   server.on('request', makeHandler(provider, issuer, listenBase));
   process.stdout.write(`ready ${issuer}\n`);
