@@ -75,3 +75,32 @@ func TestLogoutTokens(t *testing.T) {
 		t.Error("a logout token passed ID token verification")
 	}
 }
+
+// FuzzLogoutToken: no input panics, every refusal is ErrInvalid, and only
+// the genuine logout token verifies as one: no other string, and none of
+// the seeds' access tokens, ID tokens or logout tokens for another client.
+func FuzzLogoutToken(f *testing.F) {
+	e := newEnv(f)
+	cfg := e.config()
+	cfg.Kind, cfg.Audiences = Logout, []string{"kong-web"}
+	v := NewVerifier(e.iss, cfg)
+	genuine := testissuer.Sign(f, e.rsa, e.logoutClaims(), map[jose.HeaderKey]any{"typ": "logout+jwt"})
+	if _, err := v.Verify(context.Background(), genuine); err != nil {
+		f.Fatalf("genuine logout token: %v", err)
+	}
+	f.Add(genuine)
+	f.Add(genuine + ".")
+	f.Add(testissuer.Sign(f, e.rsa, e.claims(), nil))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.logoutClaims(), "nonce", "n"), nil))
+	f.Add(testissuer.Sign(f, e.rsa, with(e.logoutClaims(), "aud", "other"), nil))
+	f.Add(testissuer.Unsigned(map[string]any{"alg": "none", "kid": "k1"}, e.logoutClaims(), nil))
+	f.Fuzz(func(t *testing.T, raw string) {
+		_, err := v.Verify(context.Background(), raw)
+		if err == nil && raw != genuine {
+			t.Fatalf("a token other than the genuine one verified as a logout token: %q", raw)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatalf("refusal %v is not ErrInvalid", err)
+		}
+	})
+}
