@@ -48,12 +48,23 @@ func TestRedisSessionForwardsRefreshedAccessToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &http.Client{Timeout: 30 * time.Second, Jar: jar}
-	r, err := doReq(b, "GET", gateway()+"/webr/anything", nil)
-	if err != nil {
-		t.Fatal(err)
+	// An earlier fault may leave the plugin backing off from the IdP for
+	// a moment: wait for it to serve the login redirect again.
+	var (
+		r    *http.Response
+		body []byte
+	)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if r, err = doReq(b, "GET", gateway()+"/webr/anything", nil); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body.Close()
 	m := formAction.FindStringSubmatch(string(body))
 	if m == nil {
 		t.Fatalf("expected the provider's login page, got %s at %s", r.Status, r.Request.URL)
