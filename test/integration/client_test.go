@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -64,29 +65,11 @@ func browserHeaders() http.Header {
 // clientCredentials gets an access token from a provider's token endpoint.
 func clientCredentials(t testing.TB, issuer, id, secret, scope, resource string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	if resource != "" {
-		form.Set("resource", resource)
-	}
-	req, _ := http.NewRequest("POST", issuer+"/v1/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
+	tok, err := idp.ClientCredentials(context.Background(), issuer, id, secret, scope, resource)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
-		t.Fatalf("client credentials for %s: %s %v %s", id, resp.Status, err, tr.Error)
-	}
-	return tr.AccessToken
+	return tok
 }
 
 var formAction = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
