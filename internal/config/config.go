@@ -112,6 +112,8 @@ type Config struct {
 	Timeout              time.Duration
 	JWKSMinRefresh       time.Duration
 	IntrospectionTTL     time.Duration
+	// Identity is what the plugin hands to Kong's identity model.
+	Identity Identity
 }
 
 // Has reports whether auth method m is enabled.
@@ -205,6 +207,7 @@ func Parse(raw *Raw) (*Config, error) {
 	c.checkDurations(&ck, raw)
 	c.checkSession(&ck, raw)
 	c.checkLogin(&ck, raw)
+	c.checkIdentity(&ck, raw)
 
 	switch c.Unauthenticated {
 	case ActionAuto, ActionRedirect, ActionDeny:
