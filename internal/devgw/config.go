@@ -104,9 +104,9 @@ func (p *pluginEntity) consumerID() string {
 
 // declConfig is a parsed (not yet plugin-validated) declarative config.
 type declConfig struct {
-	file     string
-	services []*Service
-	routes   []*Route
+	file      string
+	services  []*Service
+	routes    []*Route
 	plugins   []*pluginEntity
 	consumers consumerSet
 	warnings  []string
