@@ -116,6 +116,8 @@ type Config struct {
 	// issuer's introspection calls (per process; the strictest route wins).
 	IntrospectionMaxConcurrency int
 	IntrospectionRateLimit      int
+	// Identity is what the plugin hands to Kong's identity model.
+	Identity Identity
 }
 
 // Has reports whether auth method m is enabled.
@@ -209,6 +211,7 @@ func Parse(raw *Raw) (*Config, error) {
 	c.checkDurations(&ck, raw)
 	c.checkSession(&ck, raw)
 	c.checkLogin(&ck, raw)
+	c.checkIdentity(&ck, raw)
 
 	switch c.Unauthenticated {
 	case ActionAuto, ActionRedirect, ActionDeny:

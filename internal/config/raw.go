@@ -78,4 +78,23 @@ type Raw struct {
 	// IntrospectionRateLimit caps the introspection calls started per
 	// second, per issuer and per Kong node; over it, unknown tokens get 503.
 	IntrospectionRateLimit *int `json:"introspection_rate_limit"`
+
+	// Kong's identity model (see identity.go).
+	//
+	// ConsumerClaim is the claim path whose value names a Kong consumer;
+	// unset: no consumer mapping.
+	ConsumerClaim []string `json:"consumer_claim"`
+	// ConsumerBy says how the claim's value is looked up: id, username
+	// (custom_id is refused: Kong's PDK cannot look it up). Default
+	// [username].
+	ConsumerBy []string `json:"consumer_by"`
+	// ConsumerOptional lets a request pass without a consumer when none
+	// matches (default false: 403).
+	ConsumerOptional *bool `json:"consumer_optional"`
+	// Anonymous is a consumer id or username: a request without valid
+	// credentials passes as that consumer.
+	Anonymous *string `json:"anonymous"`
+	// AuthenticatedGroupsClaim is the claim path handed to Kong's acl plugin
+	// as kong.ctx.shared.authenticated_groups.
+	AuthenticatedGroupsClaim []string `json:"authenticated_groups_claim"`
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/consumer"
 	"github.com/okta-oidc/okta-oidc/internal/introspect"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
@@ -29,6 +30,8 @@ type Deps struct {
 	Replay *ReplayCache     // used login states; default: process-wide
 	// IntrospectCache holds introspection answers; default: process-wide.
 	IntrospectCache *token.Cache
+	// Consumers caches Kong consumer lookups; default: consumer.Shared.
+	Consumers *consumer.Resolver
 }
 
 // Engine decides requests for one route's configuration. It is immutable and
@@ -48,6 +51,8 @@ type Engine struct {
 	// managed holds the folded names of the headers the plugin owns on the
 	// upstream request (see managedNames).
 	managed map[string]bool
+	// consumers resolves consumer_claim and anonymous (identity.go).
+	consumers *consumer.Resolver
 }
 
 var (
@@ -79,13 +84,17 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 	if d.IntrospectCache == nil {
 		d.IntrospectCache = sharedIntro
 	}
+	if d.Consumers == nil {
+		d.Consumers = consumer.Shared
+	}
 	e := &Engine{
-		cfg:    cfg,
-		iss:    d.Issuer,
-		client: d.Client,
-		now:    d.Now,
-		rand:   d.Rand,
-		replay: d.Replay,
+		consumers: d.Consumers,
+		cfg:       cfg,
+		iss:       d.Issuer,
+		client:    d.Client,
+		now:       d.Now,
+		rand:      d.Rand,
+		replay:    d.Replay,
 		access: token.NewVerifier(d.Issuer, token.Config{
 			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Algs: cfg.SigningAlgs,
 			Leeway: cfg.Leeway, Kind: token.Access, Now: d.Now, Cache: d.Cache,
@@ -147,7 +156,10 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 			d = Internal(fmt.Errorf("gateway: panic: %v", p))
 		}
 	}()
-	return forBrowser(r, e.decide(ctx, r))
+	if d, done := e.earlierCredential(r); done {
+		return d
+	}
+	return forBrowser(r, e.identify(ctx, r, e.decide(ctx, r)))
 }
 
 func (e *Engine) decide(ctx context.Context, r *Request) Decision {
@@ -292,21 +304,25 @@ func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header, w
 	if policy.Holds(claims, e.cfg.Groups) && policy.Holds(claims, e.cfg.ScopesRule) {
 		return Decision{}, false
 	}
-	var d Decision
-	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
-		if who == nil {
-			who = claims
-		}
-		d = respond(http.StatusForbidden, ReasonForbidden, forbiddenPage(who, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
-	} else {
-		d = respondJSON(http.StatusForbidden, ReasonForbidden, bodyForbidden, nil)
+	if who == nil {
+		who = claims
 	}
+	d := e.forbidden(r, ReasonForbidden, who)
 	for k, v := range respHeader {
 		d.Header[k] = append(d.Header[k], v...)
 	}
 	d.Subject = claims.String("sub")
 	d.Detail = strings.TrimPrefix(explainRule("groups", claims, e.cfg.Groups)+explainRule("; scopes", claims, e.cfg.ScopesRule), "; ")
 	return d, true
+}
+
+// forbidden is a 403: an HTML page naming who for browsers on login
+// routes, JSON otherwise.
+func (e *Engine) forbidden(r *Request, reason Reason, who token.Claims) Decision {
+	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
+		return respond(http.StatusForbidden, reason, forbiddenPage(who, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
+	}
+	return respondJSON(http.StatusForbidden, reason, bodyForbidden, nil)
 }
 
 func explainRule(label string, claims token.Claims, r config.Rule) string {
@@ -346,7 +362,7 @@ func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader
 			up["Cookie"] = kept
 		}
 	}
-	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader}
+	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader, claims: claims}
 	if claims != nil {
 		d.Subject = claims.String("sub")
 	}

@@ -101,6 +101,10 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))
+	if cfg.Identity.Enabled() {
+		req.Consumers = consumers{kong.Client}
+		req.Credential = func() (bool, error) { return earlierCredential(kong.Client) }
+	}
 	apply(kong, b.engine.Decide(ctx, req), cfg.LogDenials)
 }
 
@@ -122,6 +126,10 @@ func apply(kong *pdk.PDK, d gateway.Decision, logDenials bool) {
 		}
 		kong.Response.Exit(d.Status, d.Body, d.Header)
 		return // nothing may follow an exit
+	}
+	if err := applyIdentity(kong, d); err != nil {
+		exitInternal(kong, err)
+		return
 	}
 	if len(d.Upstream) > 0 {
 		if err := kong.ServiceRequest.SetHeaders(d.Upstream); err != nil {

@@ -46,6 +46,9 @@ type counting struct {
 	// get_headers the way Kong does (see kongHeaders) instead of the
 	// harness's unbounded map.
 	lines [][2]string
+	// kong, when set, answers a method first (ok true), e.g. the
+	// kong.client.* methods the harness answers with fixed values.
+	kong func(method string, args []byte) (reply []byte, ok bool)
 }
 
 // kongHeaders is what kong.request.get_headers(max) returns for these header
@@ -79,6 +82,12 @@ func (c *counting) Handle(method string, args []byte) []byte {
 		out, _ := proto.Marshal(st)
 		return out
 	}
+	if c.kong != nil {
+		if out, ok := c.kong(method, args); ok {
+			c.mu.Unlock()
+			return out
+		}
+	}
 	if strings.HasPrefix(method, "kong.log.") {
 		var l structpb.ListValue
 		if proto.Unmarshal(args, &l) == nil {
@@ -88,6 +97,9 @@ func (c *counting) Handle(method string, args []byte) []byte {
 	c.mu.Unlock()
 	return c.TestEnv.Handle(method, args)
 }
+
+// kongHook, when set, is the counting wrapper's kong for the next runs.
+var kongHook func(method string, args []byte) ([]byte, bool)
 
 // lastLogs holds the log lines of the last run.
 var lastLogs []string
@@ -105,7 +117,7 @@ func runLines(t *testing.T, cfg *Config, req test.Request, lines [][2]string) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counting{TestEnv: env, lines: lines}
+	c := &counting{TestEnv: env, lines: lines, kong: kongHook}
 	b := bridge.New(bridgetest.MockFunc(c))
 	k := &pdk.PDK{
 		Client: client.Client{PdkBridge: b}, Ctx: ctx.Ctx{PdkBridge: b}, Log: log.Log{PdkBridge: b},
