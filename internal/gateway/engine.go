@@ -322,14 +322,16 @@ func explainRule(label string, claims token.Claims, r config.Rule) string {
 func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader http.Header) Decision {
 	h := r.Header
 	up := make(map[string][]string, len(e.cfg.UpstreamHeaders)+2)
-	for _, hc := range e.cfg.UpstreamHeaders {
-		up[hc.Header] = []string{} // cleared unless the claim renders
+	vals := make([]string, len(e.cfg.UpstreamHeaders)) // one allocation for every value
+	for i, hc := range e.cfg.UpstreamHeaders {
+		up[hc.Header] = vals[i:i:i] // cleared unless the claim renders
 		if claims == nil {
 			continue
 		}
 		if v, ok := policy.Lookup(claims, hc.Claim); ok {
 			if s, ok := policy.HeaderValue(v); ok {
-				up[hc.Header] = []string{s}
+				vals[i] = s
+				up[hc.Header] = vals[i : i+1 : i+1]
 			}
 		}
 	}

@@ -4,7 +4,6 @@
 package kongplugin
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -88,8 +87,8 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	cfg := b.engine.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.Timeout+time.Second)
-	defer cancel()
+	ctx := &lazyDeadline{deadline: time.Now().Add(2*cfg.Timeout + time.Second)}
+	defer ctx.stop()
 
 	raw, err := kong.Request.GetHeaders(maxHeaders)
 	if err != nil {

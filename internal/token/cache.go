@@ -31,12 +31,19 @@ func NewCache(maxEntries, maxBytes int) *Cache {
 	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, ll: list.New(), items: map[[32]byte]*list.Element{}}
 }
 
+// keyBufs holds the buffers cacheKey hashes from: the key is computed on
+// every request, and a hash.Hash and its Sum would cost two allocations.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 func cacheKey(prefix [32]byte, raw string) [32]byte {
-	h := sha256.New()
-	h.Write(prefix[:])
-	h.Write([]byte(raw))
-	var k [32]byte
-	copy(k[:], h.Sum(nil))
+	bp := keyBufs.Get().(*[]byte)
+	b := append(append((*bp)[:0], prefix[:]...), raw...)
+	k := sha256.Sum256(b)
+	clear(b) // the buffer held a token
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		keyBufs.Put(bp)
+	}
 	return k
 }
 
