@@ -29,8 +29,19 @@ func (c *lazyDeadline) Done() <-chan struct{}       { c.init(); return c.ctx.Don
 func (c *lazyDeadline) Err() error                  { c.init(); return c.ctx.Err() }
 func (c *lazyDeadline) Value(any) any               { return nil }
 
-// stop releases the timer, if one was started; after it the context is done.
+// canceled is the context a lazyDeadline stopped before its timer started
+// becomes.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// stop releases the timer, if one was started; after it the context is
+// done either way.
 func (c *lazyDeadline) stop() {
-	c.init()
-	c.cancel()
+	c.once.Do(func() { c.ctx = canceled })
+	if c.cancel != nil {
+		c.cancel()
+	}
 }

@@ -38,3 +38,19 @@ func TestLazyDeadlineIsADeadline(t *testing.T) {
 	}
 	(&lazyDeadline{deadline: d}).stop() // stop without a timer started
 }
+
+// TestLazyDeadlineStartsNoTimerUntilWaitedOn: a request that never waits
+// (a cached pass) starts no timer, and the context is done after stop.
+func TestLazyDeadlineStartsNoTimerUntilWaitedOn(t *testing.T) {
+	c := &lazyDeadline{deadline: time.Now().Add(time.Hour)}
+	c.Deadline()
+	c.stop()
+	if c.cancel != nil {
+		t.Fatal("stop started a timer")
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("not done after stop")
+	}
+}
