@@ -14,6 +14,7 @@ import (
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/introspect"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 	"github.com/okta-oidc/okta-oidc/internal/session"
 	"github.com/okta-oidc/okta-oidc/internal/token"
@@ -29,6 +30,11 @@ type Deps struct {
 	Replay *ReplayCache     // used login states; default: process-wide
 	// IntrospectCache holds introspection answers; default: process-wide.
 	IntrospectCache *token.Cache
+	// Metrics receives the measurements; default: metrics.Get().
+	Metrics metrics.Recorder
+	// Route names the route in metrics (Kong's plugin instance name, route
+	// id or plugin id).
+	Route string
 }
 
 // Engine decides requests for one route's configuration. It is immutable and
@@ -45,6 +51,10 @@ type Engine struct {
 	rand   io.Reader
 	replay *ReplayCache
 	attrs  session.Attributes
+	// metrics is never nil; timed says it records (take timestamps).
+	metrics metrics.Recorder
+	timed   bool
+	route   string
 	// managed holds the folded names of the headers the plugin owns on the
 	// upstream request (see managedNames).
 	managed map[string]bool
@@ -79,13 +89,19 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 	if d.IntrospectCache == nil {
 		d.IntrospectCache = sharedIntro
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Get()
+	}
 	e := &Engine{
-		cfg:    cfg,
-		iss:    d.Issuer,
-		client: d.Client,
-		now:    d.Now,
-		rand:   d.Rand,
-		replay: d.Replay,
+		cfg:     cfg,
+		iss:     d.Issuer,
+		client:  d.Client,
+		now:     d.Now,
+		rand:    d.Rand,
+		replay:  d.Replay,
+		metrics: d.Metrics,
+		timed:   d.Metrics.Enabled(),
+		route:   d.Route,
 		access: token.NewVerifier(d.Issuer, token.Config{
 			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Algs: cfg.SigningAlgs,
 			Leeway: cfg.Leeway, Kind: token.Access, Now: d.Now, Cache: d.Cache,
@@ -146,7 +162,15 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 			d = Internal(fmt.Errorf("gateway: panic: %v", p))
 		}
 	}()
-	return forBrowser(r, e.decide(ctx, r))
+	d = forBrowser(r, e.decide(ctx, r))
+	e.metrics.Decision(e.route, metrics.OutcomeOf(d.Action == Pass, d.Status), string(d.Reason))
+	return d
+}
+
+// SharedCaches are the process-wide caches engines use by default, by name,
+// for metrics.
+func SharedCaches() map[string]*token.Cache {
+	return map[string]*token.Cache{"token": sharedCache, "introspection": sharedIntro}
 }
 
 func (e *Engine) decide(ctx context.Context, r *Request) Decision {
@@ -251,11 +275,21 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		claims token.Claims
 		err    error
 	)
+	var start time.Time
+	if e.timed {
+		start = time.Now()
+	}
 	switch {
 	case e.cfg.Has(config.MethodBearer) && strings.Count(tok, ".") == 2:
 		claims, err = e.access.Verify(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("bearer", time.Since(start))
+		}
 	case e.intro != nil:
 		claims, err = e.intro.Introspect(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("introspection", time.Since(start))
+		}
 	default:
 		err = fmt.Errorf("%w: not a JWT and introspection is off", token.ErrMalformed)
 	}

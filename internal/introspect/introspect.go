@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
@@ -74,20 +75,27 @@ func (c *Client) Introspect(ctx context.Context, raw string) (token.Claims, erro
 	}
 	now := c.cfg.Now()
 	key := c.key(raw)
+	m := metrics.Get()
 	if cl, ok := c.cfg.Cache.Get(key, now); ok {
+		m.Introspection(metrics.IntrospectCached)
 		if cl["active"] != true {
 			return nil, ErrInactive
 		}
 		return cl, c.check(cl, now)
 	}
+	done := metrics.Since(m)
 	cl, err := c.call(ctx, raw)
+	done(metrics.CallIntrospection, err)
 	if err != nil {
+		m.Introspection(metrics.IntrospectError)
 		return nil, err
 	}
 	if cl["active"] != true {
+		m.Introspection(metrics.IntrospectInactive)
 		c.cfg.Cache.Put(key, inactive, now.Add(inactiveTTL), len(raw))
 		return nil, ErrInactive
 	}
+	m.Introspection(metrics.IntrospectActive)
 	if err := c.check(cl, now); err != nil {
 		return nil, err
 	}

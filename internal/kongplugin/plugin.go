@@ -14,6 +14,7 @@ import (
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/gateway"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 )
 
 // Version and Priority are reported to Kong by -dump.
@@ -47,8 +48,10 @@ type built struct {
 // once the instance is garbage.
 var engines sync.Map // weak.Pointer[Config] -> *built
 
-// newEngine is replaced in tests.
-var newEngine = func(cfg *config.Config) (*gateway.Engine, error) { return gateway.New(cfg, gateway.Deps{}) }
+// newEngine is replaced in tests. route names the instance in metrics.
+var newEngine = func(cfg *config.Config, route string) (*gateway.Engine, error) {
+	return gateway.New(cfg, gateway.Deps{Route: route})
+}
 
 func (c *Config) engine() *built {
 	key := weak.Make(c)
@@ -58,7 +61,7 @@ func (c *Config) engine() *built {
 	b := &built{}
 	cfg, err := config.Parse((*config.Raw)(c))
 	if err == nil {
-		b.engine, err = newEngine(cfg)
+		b.engine, err = newEngine(cfg, c.routeLabel())
 	}
 	b.err = err
 	v, loaded := engines.LoadOrStore(key, b)
@@ -83,6 +86,7 @@ func (c *Config) Access(kong *pdk.PDK) {
 	if b.err != nil {
 		b.logged.Do(func() { _ = kong.Log.Err("okta-oidc: " + b.err.Error()) })
 		d := gateway.ConfigError(b.err)
+		metrics.Get().Decision(c.routeLabel(), metrics.OutcomeError, string(d.Reason))
 		kong.Response.Exit(d.Status, d.Body, d.Header)
 		return
 	}
@@ -96,7 +100,9 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	if n := gateway.HeaderLines(raw); n >= maxHeaders {
-		apply(kong, gateway.TooManyHeaders(n, maxHeaders), cfg.LogDenials)
+		d := gateway.TooManyHeaders(n, maxHeaders)
+		metrics.Get().Decision(c.routeLabel(), metrics.OutcomeDeny, string(d.Reason))
+		apply(kong, d, cfg.LogDenials)
 		return
 	}
 	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))

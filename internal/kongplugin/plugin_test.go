@@ -226,7 +226,7 @@ func TestBadConfigFailsClosed(t *testing.T) {
 
 func TestPanicFailsClosed(t *testing.T) {
 	old := newEngine
-	newEngine = func(*config.Config) (*gateway.Engine, error) { panic("boom") }
+	newEngine = func(*config.Config, string) (*gateway.Engine, error) { panic("boom") }
 	defer func() { newEngine = old }()
 	iss := testissuer.New(t)
 	env, _ := run(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api"})
@@ -239,7 +239,7 @@ func TestEngineBuiltOncePerInstance(t *testing.T) {
 	iss := testissuer.New(t)
 	builds := 0
 	old := newEngine
-	newEngine = func(c *config.Config) (*gateway.Engine, error) { builds++; return old(c) }
+	newEngine = func(c *config.Config, route string) (*gateway.Engine, error) { builds++; return old(c, route) }
 	defer func() { newEngine = old }()
 	cfg := bearerConfig(iss)
 	for i := 0; i < 3; i++ {

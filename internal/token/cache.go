@@ -17,6 +17,8 @@ type Cache struct {
 	bytes      int
 	ll         *list.List
 	items      map[[32]byte]*list.Element
+	hits       uint64
+	misses     uint64
 }
 
 type entry struct {
@@ -53,14 +55,17 @@ func (c *Cache) Get(key [32]byte, now time.Time) (Claims, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
+		c.misses++
 		return nil, false
 	}
 	e := el.Value.(*entry)
 	if !now.Before(e.expiry) {
 		c.remove(el)
+		c.misses++
 		return nil, false
 	}
 	c.ll.MoveToFront(el)
+	c.hits++
 	return e.claims, true
 }
 
@@ -81,6 +86,19 @@ func (c *Cache) Put(key [32]byte, claims Claims, expiry time.Time, size int) {
 	for c.ll.Len() > c.maxEntries || c.bytes > c.maxBytes {
 		c.remove(c.ll.Back())
 	}
+}
+
+// CacheStats counts a cache's lookups and what it holds.
+type CacheStats struct {
+	Hits, Misses   uint64
+	Entries, Bytes int
+}
+
+// Stats returns the lookups so far and the current size.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{Hits: c.hits, Misses: c.misses, Entries: c.ll.Len(), Bytes: c.bytes}
 }
 
 // Len returns the number of cached tokens.
