@@ -163,6 +163,9 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 		}
 	}()
 	d = forBrowser(r, e.decide(ctx, r))
+	if e.cfg.DebugHeader {
+		d = withTrace(d)
+	}
 	e.metrics.Decision(e.route, metrics.OutcomeOf(d.Action == Pass, d.Status), string(d.Reason))
 	return d
 }

@@ -142,6 +142,8 @@ func TestPDKCallBudget(t *testing.T) {
 
 	hidden := bearerConfig(iss)
 	hidden.HideCredentials = bp(true)
+	traced := bearerConfig(iss)
+	traced.DebugHeader = bp(true)
 
 	tests := []struct {
 		name      string
@@ -159,6 +161,12 @@ func TestPDKCallBudget(t *testing.T) {
 		{"bad token", bearerConfig(iss), http.Header{"Authorization": {"Bearer x.y.z"}}, 401,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 		{"forbidden", bearerConfig(iss), http.Header{"Authorization": {"Bearer " + bad}}, 403,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+		// debug_header costs a pass one call (the trace is a response
+		// header); a denial carries it in its exit.
+		{"valid bearer, debug_header", traced, http.Header{"Authorization": {"Bearer " + good}}, 0,
+			[]string{"kong.request.get_headers", "kong.service.request.set_headers", "kong.response.set_headers"}},
+		{"forbidden, debug_header", traced, http.Header{"Authorization": {"Bearer " + bad}}, 403,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 	}
 	for _, tt := range tests {
