@@ -83,7 +83,7 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 	got := scrape(t, "http://"+addr+"/metrics")
 	route := `route="orders-api"`
 	want := map[string]string{
-		`okta_oidc_decisions_total{outcome="pass",reason="authenticated",` + route + `}`: "3",
+		`okta_oidc_decisions_total{outcome="pass",reason="authenticated",` + route + `}`:  "3",
 		`okta_oidc_decisions_total{outcome="deny",reason="no_credentials",` + route + `}`: "1",
 		`okta_oidc_decisions_total{outcome="deny",reason="forbidden",` + route + `}`:      "1",
 		`okta_oidc_decisions_total{outcome="deny",reason="invalid_token",` + route + `}`:  "1",
