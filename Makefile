@@ -35,8 +35,15 @@ integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 e2e: ## the headless Chromium suite (screenshots in artifacts/e2e)
 	$(GO) test -count=1 -v ./test/e2e/...
 
-bench: ## benchmarks (token verification cold vs cached, decisions; then the whole path through the dev gateway)
+bench: ## benchmarks: in-process, then the hot path's ratio to the go-pdk floor with a CPU profile, then through the dev gateway
+	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	HOTPATH_CPUPROFILE=$(abspath $(BIN))/hotpath.cpu.pprof $(GO) test -run '^$$' -bench 'HotPath$$' -benchtime 20000x ./test/hotpath | tee $(BIN)/hotpath.txt
+	@awk '/^BenchmarkHotPath/ { for (i = 3; i < NF; i++) m[$$(i+1)] = $$i } END { \
+	  printf "hot path: %.3f of the go-pdk floor'"'"'s events/s (CPU: %.3f); okta-oidc %s us CPU/event, floor %s\n", \
+	  m["ratio"], m["cpu-ratio"], m["okta-cpu-us/event"], m["floor-cpu-us/event"] }' $(BIN)/hotpath.txt
+	$(GO) tool pprof -top -nodecount 25 $(BIN)/hotpath.cpu.pprof 2>/dev/null | tail -n +5
+	$(GO) test -run '^$$' -bench 'MetricsCost|FreshToken' -benchtime 5000x ./test/hotpath
 	$(GO) test -run '^$$' -bench Gateway -benchtime 2000x ./test/integration
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)

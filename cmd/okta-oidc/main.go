@@ -6,6 +6,7 @@
 //	okta-oidc -validate kong.yml check every okta-oidc entry of a declarative config
 //	okta-oidc -lua-schema        print schema.lua for Konnect / hybrid control planes
 //	okta-oidc -kong-prefix DIR   serve on DIR/okta-oidc.socket (default /usr/local/kong)
+//	okta-oidc -metrics-addr H:P  also serve Prometheus metrics at http://H:P/metrics
 package main
 
 import (
@@ -24,6 +25,7 @@ func main() {
 	validate := flag.String("validate", "", "check the okta-oidc entries of a declarative kong.yml and exit")
 	version := flag.Bool("version", false, "print the version and exit")
 	luaSchema := flag.Bool("lua-schema", false, "print the schema as a Kong Lua schema.lua (for Konnect and hybrid control planes) and exit")
+	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics on host:port at /metrics (off when empty)")
 	flag.Parse()
 	switch {
 	case *version:
@@ -34,6 +36,13 @@ func main() {
 		return
 	case *validate != "":
 		os.Exit(runValidate(*validate))
+	}
+	if *metricsAddr != "" && !dumping() {
+		addr, err := kongplugin.ServeMetrics(*metricsAddr)
+		if err != nil {
+			log.Fatalf("okta-oidc: %v", err)
+		}
+		log.Printf("okta-oidc: metrics on http://%s/metrics", addr)
 	}
 	if err := server.StartServer(kongplugin.New, kongplugin.Version, kongplugin.Priority); err != nil {
 		log.Fatalf("okta-oidc: %v", err)
@@ -60,4 +69,11 @@ func runValidate(path string) int {
 	}
 	fmt.Printf("%s: %d okta-oidc plugin entr(ies) OK\n", path, res.Entries)
 	return 0
+}
+
+// dumping reports whether go-pdk's -dump flag is set: Kong runs the query
+// command while the server may be running, and it must not bind the port.
+func dumping() bool {
+	f := flag.Lookup("dump")
+	return f != nil && f.Value.String() == "true"
 }

@@ -109,6 +109,7 @@ type Config struct {
 	LoginTimeout         time.Duration
 	SSLVerify            bool
 	LogDenials           bool
+	DebugHeader          bool
 	Timeout              time.Duration
 	JWKSMinRefresh       time.Duration
 	IntrospectionTTL     time.Duration
@@ -192,6 +193,7 @@ func Parse(raw *Raw) (*Config, error) {
 		LogoutRedirect:  str(raw.LogoutRedirectURI, ""),
 		SSLVerify:       boolean(raw.SSLVerify, true),
 		LogDenials:      boolean(raw.LogDenials, false),
+		DebugHeader:     boolean(raw.DebugHeader, false),
 		Cookie: Cookie{
 			Name:     str(raw.SessionCookieName, "okta_session"),
 			Path:     str(raw.SessionCookiePath, "/"),

@@ -22,6 +22,28 @@ func validRaw() *Raw {
 	}
 }
 
+// TestDebugHeader: debug_header is off unless set to true.
+func TestDebugHeader(t *testing.T) {
+	for _, c := range []struct {
+		v    *bool
+		want bool
+	}{{nil, false}, {bp(false), false}, {bp(true), true}} {
+		raw := validRaw()
+		raw.DebugHeader = c.v
+		cfg, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DebugHeader != c.want {
+			t.Errorf("debug_header %v: DebugHeader = %v", c.v, cfg.DebugHeader)
+		}
+	}
+	var raw Raw
+	if err := json.Unmarshal([]byte(`{"debug_header":"yes"}`), &raw); err == nil {
+		t.Error(`debug_header "yes" decoded`)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	// Kong sends every key, null when unset.
 	var raw Raw

@@ -66,7 +66,12 @@ type Raw struct {
 	SSLVerify *bool `json:"ssl_verify"`
 	// LogDenials logs every 400/401/403 with its reason at notice level
 	// (which claim held what; never tokens), to debug a policy.
-	LogDenials     *bool `json:"log_denials"`
+	LogDenials *bool `json:"log_denials"`
+	// DebugHeader returns each decision's reason in an
+	// X-Okta-OIDC-Decision response header (for 403s with the policy
+	// explanation log_denials logs; never tokens, cookies or secrets). For
+	// non-production routes: it tells a caller why it was refused.
+	DebugHeader    *bool `json:"debug_header"`
 	Timeout        *int  `json:"timeout"`
 	JWKSMinRefresh *int  `json:"jwks_min_refresh_interval"`
 	// IntrospectionCacheTTL is the longest time, in seconds, an active

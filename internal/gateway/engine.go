@@ -15,6 +15,7 @@ import (
 	"github.com/okta-oidc/okta-oidc/internal/consumer"
 	"github.com/okta-oidc/okta-oidc/internal/introspect"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 	"github.com/okta-oidc/okta-oidc/internal/session"
 	"github.com/okta-oidc/okta-oidc/internal/token"
@@ -32,6 +33,11 @@ type Deps struct {
 	IntrospectCache *token.Cache
 	// Consumers caches Kong consumer lookups; default: consumer.Shared.
 	Consumers *consumer.Resolver
+	// Metrics receives the measurements; default: metrics.Get().
+	Metrics metrics.Recorder
+	// Route names the route in metrics (Kong's plugin instance name, route
+	// id or plugin id).
+	Route string
 }
 
 // Engine decides requests for one route's configuration. It is immutable and
@@ -48,6 +54,10 @@ type Engine struct {
 	rand   io.Reader
 	replay *ReplayCache
 	attrs  session.Attributes
+	// metrics is never nil; timed says it records (take timestamps).
+	metrics metrics.Recorder
+	timed   bool
+	route   string
 	// managed holds the folded names of the headers the plugin owns on the
 	// upstream request (see managedNames).
 	managed map[string]bool
@@ -87,6 +97,9 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 	if d.Consumers == nil {
 		d.Consumers = consumer.Shared
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Get()
+	}
 	e := &Engine{
 		consumers: d.Consumers,
 		cfg:       cfg,
@@ -95,6 +108,9 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 		now:       d.Now,
 		rand:      d.Rand,
 		replay:    d.Replay,
+		metrics:   d.Metrics,
+		timed:     d.Metrics.Enabled(),
+		route:     d.Route,
 		access: token.NewVerifier(d.Issuer, token.Config{
 			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Algs: cfg.SigningAlgs,
 			Leeway: cfg.Leeway, Kind: token.Access, Now: d.Now, Cache: d.Cache,
@@ -156,10 +172,21 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 			d = Internal(fmt.Errorf("gateway: panic: %v", p))
 		}
 	}()
-	if d, done := e.earlierCredential(r); done {
-		return d
+	d, done := e.earlierCredential(r)
+	if !done {
+		d = forBrowser(r, e.identify(ctx, r, e.decide(ctx, r)))
 	}
-	return forBrowser(r, e.identify(ctx, r, e.decide(ctx, r)))
+	if e.cfg.DebugHeader {
+		d = withTrace(d)
+	}
+	e.metrics.Decision(e.route, metrics.OutcomeOf(d.Action == Pass, d.Status), string(d.Reason))
+	return d
+}
+
+// SharedCaches are the process-wide caches engines use by default, by name,
+// for metrics.
+func SharedCaches() map[string]*token.Cache {
+	return map[string]*token.Cache{"token": sharedCache, "introspection": sharedIntro}
 }
 
 func (e *Engine) decide(ctx context.Context, r *Request) Decision {
@@ -264,11 +291,21 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		claims token.Claims
 		err    error
 	)
+	var start time.Time
+	if e.timed {
+		start = time.Now()
+	}
 	switch {
 	case e.cfg.Has(config.MethodBearer) && strings.Count(tok, ".") == 2:
 		claims, err = e.access.Verify(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("bearer", time.Since(start))
+		}
 	case e.intro != nil:
 		claims, err = e.intro.Introspect(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("introspection", time.Since(start))
+		}
 	default:
 		err = fmt.Errorf("%w: not a JWT and introspection is off", token.ErrMalformed)
 	}
@@ -339,14 +376,16 @@ func explainRule(label string, claims token.Claims, r config.Rule) string {
 func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader http.Header) Decision {
 	h := r.Header
 	up := make(map[string][]string, len(e.cfg.UpstreamHeaders)+2)
-	for _, hc := range e.cfg.UpstreamHeaders {
-		up[hc.Header] = []string{} // cleared unless the claim renders
+	vals := make([]string, len(e.cfg.UpstreamHeaders)) // one allocation for every value
+	for i, hc := range e.cfg.UpstreamHeaders {
+		up[hc.Header] = vals[i:i:i] // cleared unless the claim renders
 		if claims == nil {
 			continue
 		}
 		if v, ok := policy.Lookup(claims, hc.Claim); ok {
 			if s, ok := policy.HeaderValue(v); ok {
-				up[hc.Header] = []string{s}
+				vals[i] = s
+				up[hc.Header] = vals[i : i+1 : i+1]
 			}
 		}
 	}

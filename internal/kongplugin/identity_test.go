@@ -65,8 +65,8 @@ func withFakeKong(t *testing.T) *fakeKong {
 	oldEngine := newEngine
 	// a fresh consumer cache per test
 	resolver := consumer.NewResolver(nil)
-	newEngine = func(cfg *config.Config) (*gateway.Engine, error) {
-		return gateway.New(cfg, gateway.Deps{Consumers: resolver})
+	newEngine = func(cfg *config.Config, route string) (*gateway.Engine, error) {
+		return gateway.New(cfg, gateway.Deps{Consumers: resolver, Route: route})
 	}
 	t.Cleanup(func() { kongHook = nil; newEngine = oldEngine })
 	return f

@@ -155,6 +155,8 @@ func TestPDKCallBudget(t *testing.T) {
 
 	hidden := bearerConfig(iss)
 	hidden.HideCredentials = bp(true)
+	traced := bearerConfig(iss)
+	traced.DebugHeader = bp(true)
 
 	tests := []struct {
 		name      string
@@ -172,6 +174,12 @@ func TestPDKCallBudget(t *testing.T) {
 		{"bad token", bearerConfig(iss), http.Header{"Authorization": {"Bearer x.y.z"}}, 401,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 		{"forbidden", bearerConfig(iss), http.Header{"Authorization": {"Bearer " + bad}}, 403,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+		// debug_header costs a pass one call (the trace is a response
+		// header); a denial carries it in its exit.
+		{"valid bearer, debug_header", traced, http.Header{"Authorization": {"Bearer " + good}}, 0,
+			[]string{"kong.request.get_headers", "kong.service.request.set_headers", "kong.response.set_headers"}},
+		{"forbidden, debug_header", traced, http.Header{"Authorization": {"Bearer " + bad}}, 403,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 	}
 	for _, tt := range tests {
@@ -239,7 +247,7 @@ func TestBadConfigFailsClosed(t *testing.T) {
 
 func TestPanicFailsClosed(t *testing.T) {
 	old := newEngine
-	newEngine = func(*config.Config) (*gateway.Engine, error) { panic("boom") }
+	newEngine = func(*config.Config, string) (*gateway.Engine, error) { panic("boom") }
 	defer func() { newEngine = old }()
 	iss := testissuer.New(t)
 	env, _ := run(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api"})
@@ -252,7 +260,7 @@ func TestEngineBuiltOncePerInstance(t *testing.T) {
 	iss := testissuer.New(t)
 	builds := 0
 	old := newEngine
-	newEngine = func(c *config.Config) (*gateway.Engine, error) { builds++; return old(c) }
+	newEngine = func(c *config.Config, route string) (*gateway.Engine, error) { builds++; return old(c, route) }
 	defer func() { newEngine = old }()
 	cfg := bearerConfig(iss)
 	for i := 0; i < 3; i++ {
