@@ -40,24 +40,41 @@ func main() {
 	}
 }
 
+// Exit codes of -validate and doctor: 0 all good; 1 the file (or the
+// setup) has problems, each printed; 2 the file could not be read or parsed
+// as YAML, or the command line is wrong.
+const (
+	exitOK       = 0
+	exitProblems = 1
+	exitUsage    = 2
+)
+
 func runValidate(path string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "okta-oidc: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	res, err := config.ValidateDeclarative(data, "okta-oidc")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "okta-oidc: %s: %v\n", path, err)
-		return 1
+		return exitUsage
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(os.Stderr, "%s: %s\n", path, p)
 	}
 	if len(res.Problems) > 0 {
-		fmt.Fprintf(os.Stderr, "%s: %d problem(s) in %d okta-oidc plugin entr(ies)\n", path, len(res.Problems), res.Entries)
-		return 1
+		fmt.Fprintf(os.Stderr, "%s: %s in %s\n", path, plural(len(res.Problems), "problem", "problems"), plural(res.Entries, "okta-oidc plugin entry", "okta-oidc plugin entries"))
+		return exitProblems
 	}
-	fmt.Printf("%s: %d okta-oidc plugin entr(ies) OK\n", path, res.Entries)
-	return 0
+	fmt.Printf("%s: %s OK\n", path, plural(res.Entries, "okta-oidc plugin entry", "okta-oidc plugin entries"))
+	return exitOK
+}
+
+// plural writes "1 entry" or "3 entries".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -20,8 +20,19 @@ type DeclarativeResult struct {
 // ValidateDeclarative checks every entry of plugin name in a declarative Kong
 // config (kong.yml): global plugins, plugins under services and routes, and
 // nested routes. Each entry's config must hold only known keys of the right
-// types (as Kong's schema check would demand) and pass Parse.
+// types (as Kong's schema check would demand) and pass Parse. A plugin whose
+// name is a likely typo of name (okta_oidc, okta-odic) is a problem, and so
+// is a file without any entry of name: a check that finds nothing to check
+// must not pass.
 func ValidateDeclarative(data []byte, name string) (DeclarativeResult, error) {
+	res, err := walkDeclarative(data, name)
+	if err == nil && res.Entries == 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("no %s plugin entry (a plugin with name: %s)", name, name))
+	}
+	return res, err
+}
+
+func walkDeclarative(data []byte, name string) (DeclarativeResult, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return DeclarativeResult{}, fmt.Errorf("parsing YAML: %w", err)
@@ -31,11 +42,17 @@ func ValidateDeclarative(data []byte, name string) (DeclarativeResult, error) {
 		list, _ := plugins.([]any)
 		for i, p := range list {
 			entry, _ := p.(map[string]any)
-			if entry == nil || entry["name"] != name {
+			if entry == nil {
+				continue
+			}
+			loc := fmt.Sprintf("%splugins[%d]", where, i)
+			if n, _ := entry["name"].(string); n != name {
+				if n != "" && Nearest(n, []string{name}) != "" {
+					res.Problems = append(res.Problems, fmt.Sprintf("%s: name: unknown plugin %q (did you mean %s?)", loc, n, name))
+				}
 				continue
 			}
 			res.Entries++
-			loc := fmt.Sprintf("%splugins[%d]", where, i)
 			if n, ok := entry["instance_name"].(string); ok {
 				loc += " (" + n + ")"
 			}
@@ -142,7 +159,11 @@ func CheckKeys(m map[string]any) []string {
 	for _, k := range keys {
 		t, known := fieldTypes[k]
 		if !known {
-			problems = append(problems, "config."+k+": unknown field")
+			msg := "config." + k + ": unknown field"
+			if near := Nearest(k, Keys()); near != "" {
+				msg += " (did you mean " + near + "?)"
+			}
+			problems = append(problems, msg)
 			continue
 		}
 		if msg := checkType(t, m[k]); msg != "" {
