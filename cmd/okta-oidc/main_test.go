@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/testissuer"
 )
 
 // build compiles the real binary under its real name: go-pdk reports the
@@ -217,6 +219,62 @@ services:
 			}
 			if strings.Contains(string(out), "(s)") || strings.Contains(string(out), "(ies)") {
 				t.Errorf("output says (s)/(ies):\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDoctorExitCodes: doctor exits 0 without errors (warnings allowed), 1
+// with errors, 2 when kong.yml cannot be read or the command line is wrong;
+// it reads the token from a file, never from the command line.
+func TestDoctorExitCodes(t *testing.T) {
+	bin := build(t)
+	iss := testissuer.New(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(iss.Mint(t, iss.Claims(time.Now()))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.ReplaceAll(`_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9402
+  routes:
+  - name: api
+    paths: [/api]
+    plugins:
+    - name: okta-oidc
+      config: {issuer: ISSUER, auth_methods: [bearer], audience_required: [api://default], groups_required: [kong_group]}
+`, "ISSUER", iss.URL)
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	_ = os.WriteFile(good, []byte(y), 0o644)
+	_ = os.WriteFile(bad, []byte(strings.Replace(y, "api://default", "api://wrong", 1)), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"good", []string{"doctor", "-token-file", tokenFile, good}, 0, "0 errors, 1 warning"},
+		{"wrong audience", []string{"doctor", "-token-file", tokenFile, bad}, 1, "audience_required: [api://wrong], but the token's aud is [api://default]"},
+		{"missing file", []string{"doctor", filepath.Join(dir, "nope.yml")}, 2, "no such file"},
+		{"no file", []string{"doctor"}, 2, "usage: okta-oidc doctor"},
+		{"client id without secret", []string{"doctor", "-client-id", "x", good}, 2, "OKTA_OIDC_CLIENT_SECRET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append(os.Environ(), "OKTA_OIDC_CLIENT_SECRET=", "OKTA_OIDC_TOKEN=")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s", code, tt.code, tt.want, out)
 			}
 		})
 	}
