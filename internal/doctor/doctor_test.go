@@ -171,7 +171,9 @@ func TestFindings(t *testing.T) {
 		{name: "opaque token", token: func(*testing.T, *env) string { return "opaque-reference-token" }, check: "token-opaque", sev: Error},
 		{name: "ID token", claims: func(c map[string]any) { c["nonce"] = "n" }, check: "token-is-id-token", sev: Error},
 		{name: "expired token", claims: func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() }, check: "token-expired", sev: Warn},
-		{name: "config refused", edit: func(y string) string { return strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer]\n        leway: 3", 1) },
+		{name: "config refused", edit: func(y string) string {
+			return strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer]\n        leway: 3", 1)
+		},
 			check: "config-invalid", sev: Error},
 		{name: "no okta-oidc entry", edit: func(y string) string { return strings.ReplaceAll(y, "name: okta-oidc", "name: okta_oidc") },
 			check: "no-entry", sev: Error},
