@@ -46,7 +46,7 @@ func buildDemo(t *testing.T) string {
 // demoEnv runs the demo with its own TMPDIR (so its temp folder can be
 // looked for) but the machine's stack lock.
 func demoEnv(tmp, lock string) []string {
-	return append(os.Environ(), "TMPDIR="+tmp, "OKTA_OIDC_STACK_LOCK="+lock, "KEEP_STACK=")
+	return append(os.Environ(), "TMPDIR="+tmp, "OKTA_OIDC_STACK_LOCK="+lock, "KEEP_STACK=", "DEMO_WAIT=1")
 }
 
 var upLine = regexp.MustCompile(`demo is up \(pid (\d+); stack files in (\S+),`)
@@ -206,5 +206,29 @@ func TestBusyPortNamed(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "okta-oidc-stack-*")); len(left) > 0 {
 		t.Errorf("temp folders left: %v", left)
+	}
+}
+
+// TestSecondDemoSaysSoAtOnce: while another stack holds the stack lock, a
+// second make demo says so at once instead of waiting silently.
+func TestSecondDemoSaysSoAtOnce(t *testing.T) {
+	bin := buildDemo(t)
+	lockPath := filepath.Join(t.TempDir(), "own.lock")
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(demoEnv(t.TempDir(), lockPath), "DEMO_WAIT=")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err == nil || time.Since(start) > 5*time.Second || !strings.Contains(string(out), "another okta-oidc stack is running") {
+		t.Fatalf("err %v after %v:\n%s", err, time.Since(start), out)
 	}
 }

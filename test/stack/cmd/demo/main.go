@@ -27,7 +27,10 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	fmt.Println("building and starting the stack (first run installs npm packages and compiles)...")
-	opts := stack.Options{NoWait: true}
+	// Another stack (a demo, a test suite) holding the ports: say so at
+	// once, unless DEMO_WAIT=1 asks to wait for it (the demo's own tests,
+	// which share the machine with other suites).
+	opts := stack.Options{NoWait: os.Getenv("DEMO_WAIT") != "1"}
 	if os.Getenv("DEMO_VERBOSE") != "" {
 		opts.Log = os.Stderr
 	}
