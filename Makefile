@@ -59,8 +59,12 @@ fuzz-brief: ## every fuzz target for a few seconds (what make test and CI run)
 	@mkdir -p $(BIN)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME:-3s}
 
-demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C stops)
-	$(GO) run ./test/stack/cmd/demo
+# demo runs a built binary, not go run: make passes SIGTERM on to its child,
+# go run does not (killing make's PID would leave the stack running).
+demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C or kill stops; KEEP_STACK=1 keeps its temp folder)
+	@mkdir -p $(BIN)
+	@$(GO) build -buildvcs=false -o $(BIN)/okta-oidc-demo ./test/stack/cmd/demo
+	exec $(BIN)/okta-oidc-demo
 
 clean: ## remove build output
 	rm -rf $(BIN) artifacts

@@ -106,6 +106,7 @@ type Config struct {
 	RefreshTokens        bool
 	LogoutPath           string
 	LogoutRedirect       string
+	SignedOutPath        string
 	LoginTimeout         time.Duration
 	SSLVerify            bool
 	LogDenials           bool
@@ -191,6 +192,7 @@ func Parse(raw *Raw) (*Config, error) {
 		RefreshTokens:   boolean(raw.RefreshTokens, true),
 		LogoutPath:      str(raw.LogoutPath, "/logout"),
 		LogoutRedirect:  str(raw.LogoutRedirectURI, ""),
+		SignedOutPath:   str(raw.SignedOutPath, ""),
 		SSLVerify:       boolean(raw.SSLVerify, true),
 		LogDenials:      boolean(raw.LogDenials, false),
 		DebugHeader:     boolean(raw.DebugHeader, false),
@@ -490,7 +492,13 @@ func (c *Config) checkSession(ck *checker, raw *Raw) {
 
 func (c *Config) checkLogin(ck *checker, raw *Raw) {
 	if !c.Has(MethodAuthorizationCode) {
+		if c.SignedOutPath != "" {
+			ck.add("signed_out_path", "only served on a route whose auth_methods has authorization_code")
+		}
 		return
+	}
+	if p := c.SignedOutPath; p != "" && (!strings.HasPrefix(p, "/") || p == c.LogoutPath) {
+		ck.add("signed_out_path", "%q must be a path starting with / other than logout_path", p)
 	}
 	if c.ClientID == "" {
 		ck.add("client_id", "required when auth_methods has authorization_code")
@@ -513,6 +521,9 @@ func (c *Config) checkLogin(ck *checker, raw *Raw) {
 		c.RedirectURI = u
 		if u.Path == c.LogoutPath {
 			ck.add("logout_path", "%q is the redirect_uri path", c.LogoutPath)
+		}
+		if u.Path == c.SignedOutPath {
+			ck.add("signed_out_path", "%q is the redirect_uri path", c.SignedOutPath)
 		}
 	}
 	if !strings.HasPrefix(c.LogoutPath, "/") {

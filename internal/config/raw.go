@@ -61,7 +61,11 @@ type Raw struct {
 	RefreshTokens        *bool   `json:"refresh_tokens"`
 	LogoutPath           *string `json:"logout_path"`
 	LogoutRedirectURI    *string `json:"logout_redirect_uri"`
-	LoginTimeout         *int    `json:"login_timeout"`
+	// SignedOutPath, when set on a route with login, is a path the plugin
+	// answers itself with a small "You are signed out" page: point
+	// logout_redirect_uri (and Okta's sign-out redirect URI) at it.
+	SignedOutPath *string `json:"signed_out_path"`
+	LoginTimeout  *int    `json:"login_timeout"`
 
 	SSLVerify *bool `json:"ssl_verify"`
 	// LogDenials logs every 400/401/403 with its reason at notice level

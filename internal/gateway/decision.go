@@ -65,6 +65,7 @@ const (
 	ReasonCallback       Reason = "callback"
 	ReasonCallbackFailed Reason = "callback_failed"
 	ReasonLogout         Reason = "logout"
+	ReasonSignedOut      Reason = "signed_out"
 	ReasonUnavailable    Reason = "idp_unavailable"
 	ReasonConfig         Reason = "config_invalid"
 	ReasonInternal       Reason = "internal_error"

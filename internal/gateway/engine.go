@@ -222,6 +222,9 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		if path == e.cfg.LogoutPath {
 			return e.logout(ctx, r)
 		}
+		if e.cfg.SignedOutPath != "" && path == e.cfg.SignedOutPath {
+			return respond(http.StatusOK, ReasonSignedOut, signedOutPage, "text/html; charset=utf-8", nil)
+		}
 		if e.cfg.Has(config.MethodSession) {
 			if d, handled := e.decideSession(ctx, r, target); handled {
 				return d
