@@ -23,11 +23,16 @@ vet: ## go vet every package
 
 test: vet unit fuzz-brief ## everything CI runs: unit, every fuzz target briefly, integration (dev gateway + provider + httpbin) and browser e2e
 	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS)|^\s+\S+_test.go'
-	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed"
+	@grep -A1 -- '--- SKIP' $(BIN)/stack-tests.log | grep -E '_test\.go:' | sed 's/^ */  skipped: /' || true
+	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed, $$(grep -c -- '--- SKIP' $(BIN)/stack-tests.log || true) skipped"
 
-unit: ## unit tests only (no node, no browser)
+unit: ## unit tests only (no node, no browser); the summary names every skipped test and why
 	@mkdir -p $(BIN)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/compose)
+	@$(GO) test -count=1 -v $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/compose) >$(BIN)/unit-tests.log 2>&1 \
+	  || { grep -E -- '^(--- FAIL|FAIL|panic:)|^\s+\S+_test\.go:' $(BIN)/unit-tests.log | tail -80; exit 1; }
+	@grep -E '^(ok|FAIL)\s' $(BIN)/unit-tests.log || true
+	@grep -A1 -- '--- SKIP' $(BIN)/unit-tests.log | grep -E '_test\.go:' | sed 's/^ */  skipped: /' || true
+	@echo "unit: $$(grep -c -- '--- PASS' $(BIN)/unit-tests.log) passed, 0 failed, $$(grep -c -- '--- SKIP' $(BIN)/unit-tests.log || true) skipped"
 
 integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 	$(GO) test -count=1 -v ./test/integration/...
