@@ -23,11 +23,16 @@ vet: ## go vet every package
 
 test: vet unit fuzz-brief ## everything CI runs: unit, every fuzz target briefly, integration (dev gateway + provider + httpbin) and browser e2e
 	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS)|^\s+\S+_test.go'
-	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed"
+	@grep -A1 -- '--- SKIP' $(BIN)/stack-tests.log | grep -E '_test\.go:' | sed 's/^ */  skipped: /' || true
+	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed, $$(grep -c -- '--- SKIP' $(BIN)/stack-tests.log || true) skipped"
 
-unit: ## unit tests only (no node, no browser)
+unit: ## unit tests only (no node, no browser); the summary names every skipped test and why
 	@mkdir -p $(BIN)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/compose)
+	@$(GO) test -count=1 -v $$($(GO) list ./... | grep -v -e /test/integration -e /test/e2e -e /test/compose) >$(BIN)/unit-tests.log 2>&1 \
+	  || { grep -E -- '^(--- FAIL|FAIL|panic:)|^\s+\S+_test\.go:' $(BIN)/unit-tests.log | tail -80; exit 1; }
+	@grep -E '^(ok|FAIL)\s' $(BIN)/unit-tests.log || true
+	@grep -A1 -- '--- SKIP' $(BIN)/unit-tests.log | grep -E '_test\.go:' | sed 's/^ */  skipped: /' || true
+	@echo "unit: $$(grep -c -- '--- PASS' $(BIN)/unit-tests.log) passed, 0 failed, $$(grep -c -- '--- SKIP' $(BIN)/unit-tests.log || true) skipped"
 
 integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 	$(GO) test -count=1 -v ./test/integration/...
@@ -35,8 +40,15 @@ integration: ## the integration suite against a stack it starts (or GATEWAY_URL)
 e2e: ## the headless Chromium suite (screenshots in artifacts/e2e)
 	$(GO) test -count=1 -v ./test/e2e/...
 
-bench: ## benchmarks (token verification cold vs cached, decisions; then the whole path through the dev gateway)
+bench: ## benchmarks: in-process, then the hot path's ratio to the go-pdk floor with a CPU profile, then through the dev gateway
+	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	HOTPATH_CPUPROFILE=$(abspath $(BIN))/hotpath.cpu.pprof $(GO) test -run '^$$' -bench 'HotPath$$' -benchtime 20000x ./test/hotpath | tee $(BIN)/hotpath.txt
+	@awk '/^BenchmarkHotPath/ { for (i = 3; i < NF; i++) m[$$(i+1)] = $$i } END { \
+	  printf "hot path: %.3f of the go-pdk floor'"'"'s events/s (CPU: %.3f); okta-oidc %s us CPU/event, floor %s\n", \
+	  m["ratio"], m["cpu-ratio"], m["okta-cpu-us/event"], m["floor-cpu-us/event"] }' $(BIN)/hotpath.txt
+	$(GO) tool pprof -top -nodecount 25 $(BIN)/hotpath.cpu.pprof 2>/dev/null | tail -n +5
+	$(GO) test -run '^$$' -bench 'MetricsCost|FreshToken' -benchtime 5000x ./test/hotpath
 	$(GO) test -run '^$$' -bench Gateway -benchtime 2000x ./test/integration
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
@@ -52,8 +64,12 @@ fuzz-brief: ## every fuzz target for a few seconds (what make test and CI run)
 	@mkdir -p $(BIN)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME:-3s}
 
-demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C stops)
-	$(GO) run ./test/stack/cmd/demo
+# demo runs a built binary, not go run: make passes SIGTERM on to its child,
+# go run does not (killing make's PID would leave the stack running).
+demo: ## start dev gateway + plugin + provider + httpbin on 127.0.0.1 (Ctrl-C or kill stops; KEEP_STACK=1 keeps its temp folder)
+	@mkdir -p $(BIN)
+	@$(GO) build -buildvcs=false -o $(BIN)/okta-oidc-demo ./test/stack/cmd/demo
+	exec $(BIN)/okta-oidc-demo
 
 clean: ## remove build output
 	rm -rf $(BIN) artifacts

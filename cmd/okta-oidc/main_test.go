@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/testissuer"
 )
 
 // build compiles the real binary under its real name: go-pdk reports the
@@ -151,5 +153,129 @@ services:
 	}
 	if !strings.Contains(string(out), "config.leway: unknown field") {
 		t.Fatalf("message does not name the key:\n%s", out)
+	}
+}
+
+// TestValidateExitCodes: 0 good; 1 the file has problems (each named, with a
+// suggestion for a likely typo); 2 the file could not be read or parsed, or
+// the command line is wrong. A file without an okta-oidc entry, or with a
+// misspelled plugin name, is a problem: a CI check must not go green.
+func TestValidateExitCodes(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	const y = `_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9402
+  routes:
+  - name: api
+    paths: [/api]
+    plugins:
+    - name: okta-oidc
+      config: {issuer: "https://dev-1.okta.com/oauth2/default", auth_methods: [bearer]}
+`
+	tests := []struct {
+		name    string
+		content string // "" with noFile: no file at all
+		args    []string
+		code    int
+		want    []string
+	}{
+		{"good", y, nil, 0, []string{"1 okta-oidc plugin entry OK"}},
+		{"two entries", y + "plugins:\n- name: okta-oidc\n  config: {issuer: \"https://dev-1.okta.com/oauth2/default\", auth_methods: [bearer]}\n", nil, 0, []string{"2 okta-oidc plugin entries OK"}},
+		{"underscore name", strings.Replace(y, "name: okta-oidc", "name: okta_oidc", 1), nil, 1,
+			[]string{`unknown plugin "okta_oidc" (did you mean okta-oidc?)`, "no okta-oidc plugin entry", "2 problems in 0 okta-oidc plugin entries"}},
+		{"transposed name", strings.Replace(y, "name: okta-oidc", "name: okta-odic", 1), nil, 1, []string{"did you mean okta-oidc?"}},
+		{"no entry", strings.Replace(y, "name: okta-oidc", "name: key-auth", 1), nil, 1, []string{"no okta-oidc plugin entry"}},
+		{"unknown key", strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer], leway: 3", 1), nil, 1,
+			[]string{"config.leway: unknown field (did you mean leeway?)", "1 problem in 1 okta-oidc plugin entry"}},
+		{"bad YAML", "services: [\n", nil, 2, []string{"parsing YAML"}},
+		{"missing file", "", nil, 2, []string{"no such file"}},
+		{"unknown flag", y, []string{"-no-such-flag"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yml")
+			if tt.content != "" {
+				if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := append(append([]string{}, tt.args...), "-validate", path)
+			out, err := exec.Command(bin, args...).CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "(s)") || strings.Contains(string(out), "(ies)") {
+				t.Errorf("output says (s)/(ies):\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDoctorExitCodes: doctor exits 0 without errors (warnings allowed), 1
+// with errors, 2 when kong.yml cannot be read or the command line is wrong;
+// it reads the token from a file, never from the command line.
+func TestDoctorExitCodes(t *testing.T) {
+	bin := build(t)
+	iss := testissuer.New(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(iss.Mint(t, iss.Claims(time.Now()))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.ReplaceAll(`_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9402
+  routes:
+  - name: api
+    paths: [/api]
+    plugins:
+    - name: okta-oidc
+      config: {issuer: ISSUER, auth_methods: [bearer], audience_required: [api://default], groups_required: [kong_group]}
+`, "ISSUER", iss.URL)
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	_ = os.WriteFile(good, []byte(y), 0o644)
+	_ = os.WriteFile(bad, []byte(strings.Replace(y, "api://default", "api://wrong", 1)), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"good", []string{"doctor", "-token-file", tokenFile, good}, 0, "0 errors, 1 warning"},
+		{"wrong audience", []string{"doctor", "-token-file", tokenFile, bad}, 1, "audience_required: [api://wrong], but the token's aud is [api://default]"},
+		{"missing file", []string{"doctor", filepath.Join(dir, "nope.yml")}, 2, "no such file"},
+		{"no file", []string{"doctor"}, 2, "usage: okta-oidc doctor"},
+		{"client id without secret", []string{"doctor", "-client-id", "x", good}, 2, "OKTA_OIDC_CLIENT_SECRET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append(os.Environ(), "OKTA_OIDC_CLIENT_SECRET=", "OKTA_OIDC_TOKEN=")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s", code, tt.code, tt.want, out)
+			}
+		})
 	}
 }

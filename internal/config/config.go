@@ -106,9 +106,11 @@ type Config struct {
 	RefreshTokens        bool
 	LogoutPath           string
 	LogoutRedirect       string
+	SignedOutPath        string
 	LoginTimeout         time.Duration
 	SSLVerify            bool
 	LogDenials           bool
+	DebugHeader          bool
 	Timeout              time.Duration
 	JWKSMinRefresh       time.Duration
 	IntrospectionTTL     time.Duration
@@ -127,6 +129,8 @@ type Config struct {
 	// that carry the verified or obtained tokens (zero: not forwarded).
 	UpstreamAccessToken TokenHeader
 	UpstreamIDToken     TokenHeader
+	// Identity is what the plugin hands to Kong's identity model.
+	Identity Identity
 }
 
 // Has reports whether auth method m is enabled.
@@ -199,8 +203,10 @@ func Parse(raw *Raw) (*Config, error) {
 		RefreshTokens:   boolean(raw.RefreshTokens, true),
 		LogoutPath:      str(raw.LogoutPath, "/logout"),
 		LogoutRedirect:  str(raw.LogoutRedirectURI, ""),
+		SignedOutPath:   str(raw.SignedOutPath, ""),
 		SSLVerify:       boolean(raw.SSLVerify, true),
 		LogDenials:      boolean(raw.LogDenials, false),
+		DebugHeader:     boolean(raw.DebugHeader, false),
 		Cookie: Cookie{
 			Name:     str(raw.SessionCookieName, "okta_session"),
 			Path:     str(raw.SessionCookiePath, "/"),
@@ -222,6 +228,7 @@ func Parse(raw *Raw) (*Config, error) {
 	c.checkLogin(&ck, raw)
 	c.checkStorage(&ck, raw)
 	c.checkTokenHeaders(&ck, raw)
+	c.checkIdentity(&ck, raw)
 
 	switch c.Unauthenticated {
 	case ActionAuto, ActionRedirect, ActionDeny:
@@ -498,7 +505,13 @@ func (c *Config) checkSession(ck *checker, raw *Raw) {
 
 func (c *Config) checkLogin(ck *checker, raw *Raw) {
 	if !c.Has(MethodAuthorizationCode) {
+		if c.SignedOutPath != "" {
+			ck.add("signed_out_path", "only served on a route whose auth_methods has authorization_code")
+		}
 		return
+	}
+	if p := c.SignedOutPath; p != "" && (!strings.HasPrefix(p, "/") || p == c.LogoutPath) {
+		ck.add("signed_out_path", "%q must be a path starting with / other than logout_path", p)
 	}
 	if c.ClientID == "" {
 		ck.add("client_id", "required when auth_methods has authorization_code")
@@ -521,6 +534,9 @@ func (c *Config) checkLogin(ck *checker, raw *Raw) {
 		c.RedirectURI = u
 		if u.Path == c.LogoutPath {
 			ck.add("logout_path", "%q is the redirect_uri path", c.LogoutPath)
+		}
+		if u.Path == c.SignedOutPath {
+			ck.add("signed_out_path", "%q is the redirect_uri path", c.SignedOutPath)
 		}
 	}
 	if !strings.HasPrefix(c.LogoutPath, "/") {

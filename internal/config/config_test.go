@@ -22,6 +22,28 @@ func validRaw() *Raw {
 	}
 }
 
+// TestDebugHeader: debug_header is off unless set to true.
+func TestDebugHeader(t *testing.T) {
+	for _, c := range []struct {
+		v    *bool
+		want bool
+	}{{nil, false}, {bp(false), false}, {bp(true), true}} {
+		raw := validRaw()
+		raw.DebugHeader = c.v
+		cfg, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DebugHeader != c.want {
+			t.Errorf("debug_header %v: DebugHeader = %v", c.v, cfg.DebugHeader)
+		}
+	}
+	var raw Raw
+	if err := json.Unmarshal([]byte(`{"debug_header":"yes"}`), &raw); err == nil {
+		t.Error(`debug_header "yes" decoded`)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	// Kong sends every key, null when unset.
 	var raw Raw
@@ -120,6 +142,10 @@ func TestParseReportsEveryProblemByKey(t *testing.T) {
 		{"empty group entry", func(r *Raw) { r.GroupsRequired = []string{" "} }, []string{"groups_required: entry 1 is empty"}},
 		{"empty claim", func(r *Raw) { r.GroupsClaim = []string{} }, []string{"groups_claim: must name a claim"}},
 		{"logout is callback", func(r *Raw) { r.LogoutPath = sp("/web/callback") }, []string{"logout_path: "}},
+		{"signed-out page is callback", func(r *Raw) { r.SignedOutPath = sp("/web/callback") }, []string{"signed_out_path: "}},
+		{"signed-out page is logout", func(r *Raw) { r.LogoutPath = sp("/bye"); r.SignedOutPath = sp("/bye") }, []string{"signed_out_path: "}},
+		{"signed-out page relative", func(r *Raw) { r.SignedOutPath = sp("bye") }, []string{"signed_out_path: "}},
+		{"signed-out page without login", func(r *Raw) { r.AuthMethods = []string{"bearer"}; r.SignedOutPath = sp("/bye") }, []string{"signed_out_path: only served"}},
 		{"introspection without client", func(r *Raw) {
 			r.AuthMethods = []string{"introspection"}
 			r.ClientID = nil

@@ -15,36 +15,65 @@ import (
 type DeclarativeResult struct {
 	Entries  int      // plugin entries found
 	Problems []string // each prefixed with the entry's location and the key
+	// Found holds every entry, in file order, with its parsed config (nil
+	// when it has problems).
+	Found []DeclarativeEntry
+}
+
+// DeclarativeEntry is one plugin entry of a declarative config.
+type DeclarativeEntry struct {
+	Where  string   // e.g. "services[0] (service httpbin).routes[1] (route team).plugins[0]"
+	Paths  []string // the route's paths (empty for a service or global entry)
+	Config *Config  // nil when the entry has problems
 }
 
 // ValidateDeclarative checks every entry of plugin name in a declarative Kong
 // config (kong.yml): global plugins, plugins under services and routes, and
 // nested routes. Each entry's config must hold only known keys of the right
-// types (as Kong's schema check would demand) and pass Parse.
+// types (as Kong's schema check would demand) and pass Parse. A plugin whose
+// name is a likely typo of name (okta_oidc, okta-odic) is a problem, and so
+// is a file without any entry of name: a check that finds nothing to check
+// must not pass.
 func ValidateDeclarative(data []byte, name string) (DeclarativeResult, error) {
+	res, err := walkDeclarative(data, name)
+	if err == nil && res.Entries == 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("no %s plugin entry (a plugin with name: %s)", name, name))
+	}
+	return res, err
+}
+
+func walkDeclarative(data []byte, name string) (DeclarativeResult, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return DeclarativeResult{}, fmt.Errorf("parsing YAML: %w", err)
 	}
 	var res DeclarativeResult
-	visit := func(where string, plugins any) {
+	visit := func(where string, paths []string, plugins any) {
 		list, _ := plugins.([]any)
 		for i, p := range list {
 			entry, _ := p.(map[string]any)
-			if entry == nil || entry["name"] != name {
+			if entry == nil {
+				continue
+			}
+			loc := fmt.Sprintf("%splugins[%d]", where, i)
+			if n, _ := entry["name"].(string); n != name {
+				if n != "" && Nearest(n, []string{name}) != "" {
+					res.Problems = append(res.Problems, fmt.Sprintf("%s: name: unknown plugin %q (did you mean %s?)", loc, n, name))
+				}
 				continue
 			}
 			res.Entries++
-			loc := fmt.Sprintf("%splugins[%d]", where, i)
 			if n, ok := entry["instance_name"].(string); ok {
 				loc += " (" + n + ")"
 			}
-			for _, prob := range checkEntry(entry["config"]) {
+			cfg, probs := checkEntry(entry["config"])
+			for _, prob := range probs {
 				res.Problems = append(res.Problems, loc+": "+prob)
 			}
+			res.Found = append(res.Found, DeclarativeEntry{Where: loc, Paths: paths, Config: cfg})
 		}
 	}
-	visit("", doc["plugins"])
+	visit("", nil, doc["plugins"])
 	routes := func(prefix string, rs any) {
 		list, _ := rs.([]any)
 		for j, r := range list {
@@ -56,7 +85,14 @@ func ValidateDeclarative(data []byte, name string) (DeclarativeResult, error) {
 			if n, ok := route["name"].(string); ok {
 				where += " (route " + n + ")"
 			}
-			visit(where+".", route["plugins"])
+			var paths []string
+			list, _ := route["paths"].([]any)
+			for _, p := range list {
+				if s, ok := p.(string); ok {
+					paths = append(paths, s)
+				}
+			}
+			visit(where+".", paths, route["plugins"])
 		}
 	}
 	services, _ := doc["services"].([]any)
@@ -69,41 +105,43 @@ func ValidateDeclarative(data []byte, name string) (DeclarativeResult, error) {
 		if n, ok := svc["name"].(string); ok {
 			where += " (service " + n + ")"
 		}
-		visit(where+".", svc["plugins"])
+		visit(where+".", nil, svc["plugins"])
 		routes(where+".", svc["routes"])
 	}
 	routes("", doc["routes"])
 	return res, nil
 }
 
-// checkEntry checks one plugin entry's config block.
-func checkEntry(cfg any) []string {
+// checkEntry checks one plugin entry's config block and parses it.
+func checkEntry(cfg any) (*Config, []string) {
 	m, ok := cfg.(map[string]any)
 	if cfg != nil && !ok {
-		return []string{"config: expected a record"}
+		return nil, []string{"config: expected a record"}
 	}
 	problems := CheckKeys(m)
 	if len(problems) > 0 {
-		return problems
+		return nil, problems
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return []string{"config: " + err.Error()}
+		return nil, []string{"config: " + err.Error()}
 	}
 	var raw Raw
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&raw); err != nil {
-		return []string{"config: " + err.Error()}
+		return nil, []string{"config: " + err.Error()}
 	}
-	if _, err := Parse(&raw); err != nil {
+	c, err := Parse(&raw)
+	if err != nil {
 		for _, p := range Problems(err) {
 			problems = append(problems, "config."+p)
 		}
 		if len(problems) == 0 {
 			problems = append(problems, "config: "+err.Error())
 		}
+		return nil, problems
 	}
-	return problems
+	return c, nil
 }
 
 // fieldTypes maps each kong.yml key to its Go type.
@@ -142,7 +180,11 @@ func CheckKeys(m map[string]any) []string {
 	for _, k := range keys {
 		t, known := fieldTypes[k]
 		if !known {
-			problems = append(problems, "config."+k+": unknown field")
+			msg := "config." + k + ": unknown field"
+			if near := Nearest(k, Keys()); near != "" {
+				msg += " (did you mean " + near + "?)"
+			}
+			problems = append(problems, msg)
 			continue
 		}
 		if msg := checkType(t, m[k]); msg != "" {

@@ -102,3 +102,46 @@ func TestSchemaKeysCoverContract(t *testing.T) {
 		}
 	}
 }
+
+func TestNearest(t *testing.T) {
+	keys := Keys()
+	tests := []struct{ word, want string }{
+		{"leway", "leeway"},
+		{"groups_requried", "groups_required"},
+		{"audience", ""}, // too far from audience_required: no guess
+		{"issuer", "issuer"},
+		{"x", ""},
+		{"redirect_url", "redirect_uri"},
+	}
+	for _, tt := range tests {
+		if got := Nearest(tt.word, keys); got != tt.want {
+			t.Errorf("Nearest(%q) = %q, want %q", tt.word, got, tt.want)
+		}
+	}
+	for _, n := range []string{"okta_oidc", "okta-odic", "Okta-OIDC", "okta-oid"} {
+		if Nearest(n, []string{"okta-oidc"}) == "" {
+			t.Errorf("%q not taken for okta-oidc", n)
+		}
+	}
+	for _, n := range []string{"key-auth", "openid-connect", "oidc", "acl"} {
+		if got := Nearest(n, []string{"okta-oidc"}); got != "" {
+			t.Errorf("%q taken for %q", n, got)
+		}
+	}
+}
+
+func TestValidateDeclarativeNoEntryOrTypo(t *testing.T) {
+	for _, name := range []string{"okta_oidc", "okta-odic", "key-auth"} {
+		res, err := ValidateDeclarative([]byte(strings.ReplaceAll(goodYAML, "name: okta-oidc", "name: "+name)), "okta-oidc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Entries != 0 || len(res.Problems) == 0 || !strings.Contains(strings.Join(res.Problems, "\n"), "no okta-oidc plugin entry") {
+			t.Fatalf("%s: entries %d problems %q", name, res.Entries, res.Problems)
+		}
+		typo := strings.Contains(strings.Join(res.Problems, "\n"), "did you mean okta-oidc?")
+		if typo != (name != "key-auth") {
+			t.Errorf("%s: did-you-mean %v in %q", name, typo, res.Problems)
+		}
+	}
+}

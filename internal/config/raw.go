@@ -61,12 +61,21 @@ type Raw struct {
 	RefreshTokens        *bool   `json:"refresh_tokens"`
 	LogoutPath           *string `json:"logout_path"`
 	LogoutRedirectURI    *string `json:"logout_redirect_uri"`
-	LoginTimeout         *int    `json:"login_timeout"`
+	// SignedOutPath, when set on a route with login, is a path the plugin
+	// answers itself with a small "You are signed out" page: point
+	// logout_redirect_uri (and Okta's sign-out redirect URI) at it.
+	SignedOutPath *string `json:"signed_out_path"`
+	LoginTimeout  *int    `json:"login_timeout"`
 
 	SSLVerify *bool `json:"ssl_verify"`
 	// LogDenials logs every 400/401/403 with its reason at notice level
 	// (which claim held what; never tokens), to debug a policy.
-	LogDenials     *bool `json:"log_denials"`
+	LogDenials *bool `json:"log_denials"`
+	// DebugHeader returns each decision's reason in an
+	// X-Okta-OIDC-Decision response header (for 403s with the policy
+	// explanation log_denials logs; never tokens, cookies or secrets). For
+	// non-production routes: it tells a caller why it was refused.
+	DebugHeader    *bool `json:"debug_header"`
 	Timeout        *int  `json:"timeout"`
 	JWKSMinRefresh *int  `json:"jwks_min_refresh_interval"`
 	// IntrospectionCacheTTL is the longest time, in seconds, an active
@@ -112,4 +121,22 @@ type Raw struct {
 	UpstreamAccessTokenHeader *string `json:"upstream_access_token_header"`
 	// UpstreamIDTokenHeader forwards the session's ID token the same way.
 	UpstreamIDTokenHeader *string `json:"upstream_id_token_header"`
+	// Kong's identity model (see identity.go).
+	//
+	// ConsumerClaim is the claim path whose value names a Kong consumer;
+	// unset: no consumer mapping.
+	ConsumerClaim []string `json:"consumer_claim"`
+	// ConsumerBy says how the claim's value is looked up: id, username
+	// (custom_id is refused: Kong's PDK cannot look it up). Default
+	// [username].
+	ConsumerBy []string `json:"consumer_by"`
+	// ConsumerOptional lets a request pass without a consumer when none
+	// matches (default false: 403).
+	ConsumerOptional *bool `json:"consumer_optional"`
+	// Anonymous is a consumer id or username: a request without valid
+	// credentials passes as that consumer.
+	Anonymous *string `json:"anonymous"`
+	// AuthenticatedGroupsClaim is the claim path handed to Kong's acl plugin
+	// as kong.ctx.shared.authenticated_groups.
+	AuthenticatedGroupsClaim []string `json:"authenticated_groups_claim"`
 }

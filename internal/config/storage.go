@@ -132,18 +132,18 @@ func parseTokenHeader(ck *checker, key string, p *string) TokenHeader {
 	return TokenHeader{Header: canon, Scheme: scheme}
 }
 
-func fold(name string) string { return strings.ToLower(strings.ReplaceAll(name, "_", "-")) }
+func foldKey(name string) string { return strings.ToLower(strings.ReplaceAll(name, "_", "-")) }
 
 func (c *Config) checkTokenHeaders(ck *checker, raw *Raw) {
 	c.UpstreamAccessToken = parseTokenHeader(ck, "upstream_access_token_header", raw.UpstreamAccessTokenHeader)
 	c.UpstreamIDToken = parseTokenHeader(ck, "upstream_id_token_header", raw.UpstreamIDTokenHeader)
 	a, i := c.UpstreamAccessToken.Header, c.UpstreamIDToken.Header
-	if a != "" && i != "" && fold(a) == fold(i) {
+	if a != "" && i != "" && foldKey(a) == foldKey(i) {
 		ck.add("upstream_id_token_header", "%q is already upstream_access_token_header", i)
 	}
 	for _, hc := range c.UpstreamHeaders {
 		for _, th := range []struct{ key, name string }{{"upstream_access_token_header", a}, {"upstream_id_token_header", i}} {
-			if th.name != "" && fold(th.name) == fold(hc.Header) {
+			if th.name != "" && foldKey(th.name) == foldKey(hc.Header) {
 				ck.add(th.key, "%q is already in upstream_headers", th.name)
 			}
 		}

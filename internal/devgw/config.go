@@ -63,6 +63,7 @@ type pluginEntity struct {
 	InstanceName string
 	Route        *Route
 	Service      *Service
+	Consumer     *Consumer
 	Enabled      bool
 	Protocols    []string
 	rawConfig    any
@@ -91,16 +92,24 @@ func (p *pluginEntity) serviceID() string {
 
 // cacheKey is Kong's plugins cache key (also sent as __key__).
 func (p *pluginEntity) cacheKey() string {
-	return "plugins:" + p.Name + ":" + p.routeID() + ":" + p.serviceID() + ":" + "" + "::" + defaultWorkspaceID
+	return "plugins:" + p.Name + ":" + p.routeID() + ":" + p.serviceID() + ":" + p.consumerID() + "::" + defaultWorkspaceID
+}
+
+func (p *pluginEntity) consumerID() string {
+	if p.Consumer != nil {
+		return p.Consumer.ID
+	}
+	return ""
 }
 
 // declConfig is a parsed (not yet plugin-validated) declarative config.
 type declConfig struct {
-	file     string
-	services []*Service
-	routes   []*Route
-	plugins  []*pluginEntity
-	warnings []string
+	file      string
+	services  []*Service
+	routes    []*Route
+	plugins   []*pluginEntity
+	consumers consumerSet
+	warnings  []string
 }
 
 // ---------------------------------------------------------------------------
@@ -425,19 +434,10 @@ func parseDeclarative(file string, data []byte) (*declConfig, error) {
 		c.at("_format_version").fail("expected a string")
 	}
 
-	if list, ok := getList(c, top, "consumers"); ok && len(list) > 0 {
-		for i, item := range list {
-			ic := c.at("consumers", i+1)
-			m, ok := asRecord(ic, item)
-			if !ok {
-				continue
-			}
-			checkUnknown(ic, m, consumerKeys)
-			if p, ok := getList(ic, m, "plugins"); ok && len(p) > 0 {
-				ic.at("plugins").fail("consumer-scoped plugins are not supported by kong-devgw")
-			}
-		}
-		cfg.warnings = append(cfg.warnings, "consumers are parsed but ignored by kong-devgw (no consumer authentication)")
+	if list, ok := getList(c, top, "consumers"); ok {
+		cfg.consumers = parseConsumers(c, list, now)
+	} else {
+		cfg.consumers = parseConsumers(c, nil, now)
 	}
 
 	servicesByKey := map[string]*Service{}
@@ -554,6 +554,14 @@ func parseDeclarative(file string, data []byte) (*declConfig, error) {
 				}
 			}
 		}
+		if ref, present := m["consumer"]; present && ref != nil {
+			if cm, ok := ref.(map[string]any); ok {
+				if u, ok := cm["username"].(string); ok {
+					ref = u
+				}
+			}
+			pe.Consumer = resolveRef(pp.c.at("consumer"), ref, cfg.consumers.byRef, "consumers")
+		}
 		pe.path = pp.c.path
 		pe.where = pp.where
 		if pe.ID == "" {
@@ -567,6 +575,9 @@ func parseDeclarative(file string, data []byte) (*declConfig, error) {
 			}
 			if pe.Service != nil {
 				desc += fmt.Sprintf(", service.id set to '%s'", pe.Service.ID)
+			}
+			if pe.Consumer != nil {
+				desc += fmt.Sprintf(", consumer.id set to '%s'", pe.Consumer.ID)
 			}
 			pp.c.entityFail(desc + " already declared")
 		}
@@ -882,9 +893,6 @@ func parsePlugin(c vctx, m map[string]any) *pluginEntity {
 	}
 	getStringArray(c, m, "tags")
 	checkTimestamps(c, m)
-	if v, ok := m["consumer"]; ok && v != nil {
-		c.at("consumer").fail("consumer-scoped plugins are not supported by kong-devgw")
-	}
 	if v, ok := m["ordering"]; ok && v != nil {
 		c.at("ordering").fail("dynamic plugin ordering is not supported by kong-devgw")
 	}

@@ -465,7 +465,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("unknown and unimplemented PDK methods fail with 500", func(t *testing.T) {
-		for path, method := range map[string]string{"/unknown": `"kong.no_such.method"`, "/unimplemented": `"kong.client.load_consumer"`} {
+		for path, method := range map[string]string{"/unknown": `"kong.no_such.method"`, "/unimplemented": `"kong.node.get_memory_stats"`} {
 			hits := e.up.hits.Load()
 			resp, body := do(t, "GET", e.gw.URL()+path, nil, "")
 			var m map[string]string

@@ -104,7 +104,7 @@ type snapshot struct {
 	cfg     *declConfig
 	router  *router
 	plugins []*pluginEntity // enabled, http-subsystem plugins
-	combos  map[string]map[[2]string]*pluginEntity
+	combos  map[string]map[[3]string]*pluginEntity
 	order   []*pluginInfo // plugins in execution order (priority desc, name desc)
 }
 
@@ -294,6 +294,9 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 		}
 		info := g.infos[pe.Name]
 		if info == nil {
+			info = bundledInfo(pe.Name)
+		}
+		if info == nil {
 			tree.set(append(append([]any(nil), pe.path...), "name"),
 				fmt.Sprintf("plugin '%s' is a bundled Kong (Lua) plugin, which kong-devgw cannot run", pe.Name))
 			summary = append(summary, fmt.Sprintf("plugin '%s' (%s): bundled Lua plugins are not supported by kong-devgw", pe.Name, pe.where))
@@ -318,12 +321,21 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 			}
 			continue
 		}
+		if info.bundled != nil && info.bundled.check != nil {
+			if probs := info.bundled.check(out); len(probs) > 0 {
+				for _, p := range probs {
+					tree.set(cpath, p)
+					summary = append(summary, fmt.Sprintf("plugin '%s' (%s): config: %s", pe.Name, pe.where, p))
+				}
+				continue
+			}
+		}
 		pe.config = out
 	}
 	if !tree.empty() {
 		return nil, &ConfigError{File: cfg.file, tree: tree, Summary: summary}
 	}
-	snap := &snapshot{cfg: cfg, router: buildRouter(cfg.routes), combos: map[string]map[[2]string]*pluginEntity{}}
+	snap := &snapshot{cfg: cfg, router: buildRouter(cfg.routes), combos: map[string]map[[3]string]*pluginEntity{}}
 	seenInfo := map[string]bool{}
 	for _, pe := range cfg.plugins {
 		if !pe.Enabled || !runsInHTTP(pe.Protocols) {
@@ -331,9 +343,9 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 		}
 		snap.plugins = append(snap.plugins, pe)
 		if snap.combos[pe.Name] == nil {
-			snap.combos[pe.Name] = map[[2]string]*pluginEntity{}
+			snap.combos[pe.Name] = map[[3]string]*pluginEntity{}
 		}
-		snap.combos[pe.Name][[2]string{pe.routeID(), pe.serviceID()}] = pe
+		snap.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
 		if !seenInfo[pe.Name] {
 			seenInfo[pe.Name] = true
 			snap.order = append(snap.order, pe.info)
@@ -356,36 +368,43 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 	return snap, nil
 }
 
-// lookup returns the plugin config that applies to a route/service
-// (route+service > route > service > global).
-func (s *snapshot) lookup(name string, route *Route, service *Service) *pluginEntity {
+// lookup returns the plugin config that applies to a route, service and
+// authenticated consumer, in the order of Kong 3.9.1's lookup_cfg
+// (kong/runloop/plugins_iterator.lua): route+service+consumer,
+// route+consumer, service+consumer, route+service, consumer, route,
+// service, global.
+func (s *snapshot) lookup(name string, route *Route, service *Service, consumerID string) *pluginEntity {
 	c := s.combos[name]
 	if c == nil {
 		return nil
 	}
-	rid, sid := "", ""
+	rid, sid, cid := "", "", consumerID
 	if route != nil {
 		rid = route.ID
 	}
 	if service != nil {
 		sid = service.ID
 	}
-	if rid != "" && sid != "" {
-		if p := c[[2]string{rid, sid}]; p != nil {
+	try := func(set bool, k [3]string) *pluginEntity {
+		if !set {
+			return nil
+		}
+		return c[k]
+	}
+	for _, p := range []*pluginEntity{
+		try(rid != "" && sid != "" && cid != "", [3]string{rid, sid, cid}),
+		try(rid != "" && cid != "", [3]string{rid, "", cid}),
+		try(sid != "" && cid != "", [3]string{"", sid, cid}),
+		try(rid != "" && sid != "", [3]string{rid, sid, ""}),
+		try(cid != "", [3]string{"", "", cid}),
+		try(rid != "", [3]string{rid, "", ""}),
+		try(sid != "", [3]string{"", sid, ""}),
+	} {
+		if p != nil {
 			return p
 		}
 	}
-	if rid != "" {
-		if p := c[[2]string{rid, ""}]; p != nil {
-			return p
-		}
-	}
-	if sid != "" {
-		if p := c[[2]string{"", sid}]; p != nil {
-			return p
-		}
-	}
-	return c[[2]string{"", ""}]
+	return c[[3]string{"", "", ""}]
 }
 
 // Start launches the plugin servers (respawned after any exit, at most
@@ -538,7 +557,7 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if !info.hasPhase("rewrite") {
 			continue
 		}
-		pe := snap.lookup(info.Name, nil, nil)
+		pe := snap.lookup(info.Name, nil, nil, "")
 		if pe == nil {
 			continue
 		}
@@ -566,7 +585,7 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if !info.hasPhase("access") {
 			continue
 		}
-		pe := snap.lookup(info.Name, rq.route, rq.service)
+		pe := snap.lookup(info.Name, rq.route, rq.service, rq.authConsumerID())
 		if pe == nil {
 			continue
 		}
@@ -585,6 +604,20 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // runPlugin runs one handler; it reports true when a response was sent.
 func (g *Gateway) runPlugin(rw http.ResponseWriter, rq *request, pe *pluginEntity, phase string) bool {
 	rq.plugin, rq.phase = pe, phase
+	if b := pe.info.bundled; b != nil {
+		ex, err := b.access(rq, pe.config)
+		switch {
+		case err != nil:
+			g.log.errorf("[kong] init.lua:1 [%s] %v, request_id: %s", pe.Name, err, rq.id)
+			rq.unexpected = true
+			g.sendExit(rw, rq, rq.kongError(500, "An unexpected error occurred", nil), false)
+			return true
+		case ex != nil:
+			g.sendExit(rw, rq, ex, false)
+			return true
+		}
+		return false
+	}
 	switch rq.w.handleEvent(rq, pe, phase) {
 	case eventOK:
 		return false

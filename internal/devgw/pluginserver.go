@@ -44,6 +44,7 @@ type pluginInfo struct {
 	Phases   []string
 	schema   *schemaField
 	server   *serverDef
+	bundled  *bundledPlugin // an emulated bundled plugin, run in-process
 }
 
 func (p *pluginInfo) hasPhase(ph string) bool {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
 )
 
 // hdr is one header line.
@@ -255,6 +257,20 @@ type request struct {
 	exit       *exitResponse
 	exitConns  []net.Conn
 	unexpected bool
+
+	// ngx.ctx.authenticated_consumer / authenticated_credential, as the
+	// PDK would encode them for a Go plugin (nil: not set).
+	authConsumer   *kpp.Consumer
+	authCredential *kpp.AuthenticatedCredential
+}
+
+// authConsumerID is the consumer id the plugins iterator scopes plugins by
+// (ctx.authenticated_consumer.id).
+func (rq *request) authConsumerID() string {
+	if rq.authConsumer != nil {
+		return rq.authConsumer.Id
+	}
+	return ""
 }
 
 func parsePort(s string) int {

@@ -349,8 +349,8 @@ func TestRPCFailures(t *testing.T) {
 		},
 		{
 			name:    "method Kong has but kong-devgw does not implement",
-			setup:   func(f *fakeServer) { f.steps = []pdkStep{{"kong.client.load_consumer", &kpp.ConsumerSpec{Id: "x"}}} },
-			wantLog: `"kong.client.load_consumer" is served by Kong but not implemented by kong-devgw`,
+			setup:   func(f *fakeServer) { f.steps = []pdkStep{{"kong.node.get_memory_stats", nil}} },
+			wantLog: `"kong.node.get_memory_stats" is served by Kong but not implemented by kong-devgw`,
 		},
 		{
 			name:    "sequence mismatch",

@@ -222,12 +222,12 @@ plugins:
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &snapshot{combos: map[string]map[[2]string]*pluginEntity{}}
+	snap := &snapshot{combos: map[string]map[[3]string]*pluginEntity{}}
 	for _, pe := range cfg.plugins {
 		if snap.combos[pe.Name] == nil {
-			snap.combos[pe.Name] = map[[2]string]*pluginEntity{}
+			snap.combos[pe.Name] = map[[3]string]*pluginEntity{}
 		}
-		snap.combos[pe.Name][[2]string{pe.routeID(), pe.serviceID()}] = pe
+		snap.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
 	}
 	which := func(pe *pluginEntity) string { return pe.rawConfig.(map[string]any)["which"].(string) }
 	s := cfg.services[0]
@@ -242,7 +242,7 @@ plugins:
 		{nil, nil, "global"},
 	}
 	for _, c := range cases {
-		if got := which(snap.lookup("p", c.route, c.svc)); got != c.want {
+		if got := which(snap.lookup("p", c.route, c.svc, "")); got != c.want {
 			t.Errorf("route %v: got %s, want %s", c.route, got, c.want)
 		}
 	}

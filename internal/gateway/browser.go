@@ -91,6 +91,19 @@ func forbiddenPage(c token.Claims, logoutPath string) []byte {
 	return []byte(b.String())
 }
 
+// signedOutPage is what signed_out_path answers: where the browser lands
+// after logout (logout_redirect_uri pointing at it). A fixed page: it reads
+// no cookie and passes nothing upstream.
+var signedOutPage = []byte(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed out</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}</style>
+</head><body>
+<h1 id="title">You are signed out</h1>
+<p id="why">Your session has ended here and at the sign-in service. You can close this window.</p>
+</body></html>
+`)
+
 var failedTmpl = template.Must(template.New("login-failed").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign-in failed</title>
 <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style>

@@ -10,6 +10,9 @@ import (
 	"net/http"
 
 	"golang.org/x/oauth2"
+
+	"github.com/okta-oidc/okta-oidc/internal/consumer"
+	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
 // Request is what Decide reads. Header is read once by the adapter; the
@@ -32,6 +35,13 @@ type Request struct {
 	// Body returns the request body; read only at backchannel_logout_path
 	// (nil: the adapter cannot read bodies).
 	Body func() ([]byte, error)
+	// Consumers looks Kong consumers up (kong.client.load_consumer); used
+	// only on routes with consumer_claim or anonymous.
+	Consumers consumer.Lookup
+	// Credential reports whether an earlier plugin already authenticated a
+	// credential (kong.client.get_credential); read only on routes with
+	// anonymous.
+	Credential func() (bool, error)
 }
 
 // Action says what the adapter must do.
@@ -58,6 +68,7 @@ const (
 	ReasonCallback       Reason = "callback"
 	ReasonCallbackFailed Reason = "callback_failed"
 	ReasonLogout         Reason = "logout"
+	ReasonSignedOut      Reason = "signed_out"
 	ReasonUnavailable    Reason = "idp_unavailable"
 	ReasonConfig         Reason = "config_invalid"
 	ReasonInternal       Reason = "internal_error"
@@ -90,6 +101,16 @@ type Decision struct {
 	Err error
 	// Detail explains a 403 for operators (which claim held what); logs only.
 	Detail string
+
+	// Identity, when not nil, is handed to Kong with
+	// kong.client.authenticate (Pass).
+	Identity *Identity
+	// AuthenticatedGroups, when not nil, is stored in
+	// kong.ctx.shared.authenticated_groups for Kong's acl plugin (Pass).
+	AuthenticatedGroups []string
+
+	// claims are the claims a Pass was granted on (nil: none).
+	claims token.Claims
 }
 
 var (

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
+	"github.com/okta-oidc/okta-oidc/internal/consumer"
 	"github.com/okta-oidc/okta-oidc/internal/introspect"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 	"github.com/okta-oidc/okta-oidc/internal/session"
 	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
@@ -33,6 +35,13 @@ type Deps struct {
 	// Store keeps sessions; default: by session_storage (the cookie, or
 	// Redis through the process-wide pool for the target).
 	Store sessionstore.Store
+	// Consumers caches Kong consumer lookups; default: consumer.Shared.
+	Consumers *consumer.Resolver
+	// Metrics receives the measurements; default: metrics.Get().
+	Metrics metrics.Recorder
+	// Route names the route in metrics (Kong's plugin instance name, route
+	// id or plugin id).
+	Route string
 }
 
 // Engine decides requests for one route's configuration. It is immutable and
@@ -52,9 +61,15 @@ type Engine struct {
 	rand         io.Reader
 	replay       *ReplayCache
 	attrs        session.Attributes
+	// metrics is never nil; timed says it records (take timestamps).
+	metrics metrics.Recorder
+	timed   bool
+	route   string
 	// managed holds the folded names of the headers the plugin owns on the
 	// upstream request (see managedNames).
 	managed map[string]bool
+	// consumers resolves consumer_claim and anonymous (identity.go).
+	consumers *consumer.Resolver
 }
 
 var (
@@ -86,13 +101,23 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 	if d.IntrospectCache == nil {
 		d.IntrospectCache = sharedIntro
 	}
+	if d.Consumers == nil {
+		d.Consumers = consumer.Shared
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.Get()
+	}
 	e := &Engine{
-		cfg:    cfg,
-		iss:    d.Issuer,
-		client: d.Client,
-		now:    d.Now,
-		rand:   d.Rand,
-		replay: d.Replay,
+		consumers: d.Consumers,
+		cfg:       cfg,
+		iss:       d.Issuer,
+		client:    d.Client,
+		now:       d.Now,
+		rand:      d.Rand,
+		replay:    d.Replay,
+		metrics:   d.Metrics,
+		timed:     d.Metrics.Enabled(),
+		route:     d.Route,
 		access: token.NewVerifier(d.Issuer, token.Config{
 			Issuer: cfg.Issuer, Audiences: cfg.Audiences, Algs: cfg.SigningAlgs,
 			Leeway: cfg.Leeway, Kind: token.Access, Now: d.Now, Cache: d.Cache,
@@ -172,7 +197,21 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (d Decision) {
 			d = Internal(fmt.Errorf("gateway: panic: %v", p))
 		}
 	}()
-	return forBrowser(r, e.decide(ctx, r))
+	d, done := e.earlierCredential(r)
+	if !done {
+		d = forBrowser(r, e.identify(ctx, r, e.decide(ctx, r)))
+	}
+	if e.cfg.DebugHeader {
+		d = withTrace(d)
+	}
+	e.metrics.Decision(e.route, metrics.OutcomeOf(d.Action == Pass, d.Status), string(d.Reason))
+	return d
+}
+
+// SharedCaches are the process-wide caches engines use by default, by name,
+// for metrics.
+func SharedCaches() map[string]*token.Cache {
+	return map[string]*token.Cache{"token": sharedCache, "introspection": sharedIntro}
 }
 
 func (e *Engine) decide(ctx context.Context, r *Request) Decision {
@@ -210,6 +249,9 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		}
 		if path == e.cfg.LogoutPath {
 			return e.logout(ctx, r)
+		}
+		if e.cfg.SignedOutPath != "" && path == e.cfg.SignedOutPath {
+			return respond(http.StatusOK, ReasonSignedOut, signedOutPage, "text/html; charset=utf-8", nil)
 		}
 		if e.cfg.Has(config.MethodSession) {
 			if d, handled := e.decideSession(ctx, r, target); handled {
@@ -280,11 +322,21 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 		claims token.Claims
 		err    error
 	)
+	var start time.Time
+	if e.timed {
+		start = time.Now()
+	}
 	switch {
 	case e.cfg.Has(config.MethodBearer) && strings.Count(tok, ".") == 2:
 		claims, err = e.access.Verify(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("bearer", time.Since(start))
+		}
 	case e.intro != nil:
 		claims, err = e.intro.Introspect(ctx, tok)
+		if e.timed {
+			e.metrics.Verification("introspection", time.Since(start))
+		}
 	default:
 		err = fmt.Errorf("%w: not a JWT and introspection is off", token.ErrMalformed)
 	}
@@ -323,21 +375,25 @@ func (e *Engine) deny(r *Request, claims token.Claims, respHeader http.Header, w
 	if policy.Holds(claims, e.cfg.Groups) && policy.Holds(claims, e.cfg.ScopesRule) {
 		return Decision{}, false
 	}
-	var d Decision
-	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
-		if who == nil {
-			who = claims
-		}
-		d = respond(http.StatusForbidden, ReasonForbidden, forbiddenPage(who, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
-	} else {
-		d = respondJSON(http.StatusForbidden, ReasonForbidden, bodyForbidden, nil)
+	if who == nil {
+		who = claims
 	}
+	d := e.forbidden(r, ReasonForbidden, who)
 	for k, v := range respHeader {
 		d.Header[k] = append(d.Header[k], v...)
 	}
 	d.Subject = claims.String("sub")
 	d.Detail = strings.TrimPrefix(explainRule("groups", claims, e.cfg.Groups)+explainRule("; scopes", claims, e.cfg.ScopesRule), "; ")
 	return d, true
+}
+
+// forbidden is a 403: an HTML page naming who for browsers on login
+// routes, JSON otherwise.
+func (e *Engine) forbidden(r *Request, reason Reason, who token.Claims) Decision {
+	if e.codec != nil && acceptsHTML(r.Header) && len(r.Header.Values("Authorization")) == 0 {
+		return respond(http.StatusForbidden, reason, forbiddenPage(who, e.cfg.LogoutPath), "text/html; charset=utf-8", nil)
+	}
+	return respondJSON(http.StatusForbidden, reason, bodyForbidden, nil)
 }
 
 func explainRule(label string, claims token.Claims, r config.Rule) string {
@@ -354,14 +410,16 @@ func explainRule(label string, claims token.Claims, r config.Rule) string {
 func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader http.Header) Decision {
 	h := r.Header
 	up := make(map[string][]string, len(e.cfg.UpstreamHeaders)+2)
-	for _, hc := range e.cfg.UpstreamHeaders {
-		up[hc.Header] = []string{} // cleared unless the claim renders
+	vals := make([]string, len(e.cfg.UpstreamHeaders)) // one allocation for every value
+	for i, hc := range e.cfg.UpstreamHeaders {
+		up[hc.Header] = vals[i:i:i] // cleared unless the claim renders
 		if claims == nil {
 			continue
 		}
 		if v, ok := policy.Lookup(claims, hc.Claim); ok {
 			if s, ok := policy.HeaderValue(v); ok {
-				up[hc.Header] = []string{s}
+				vals[i] = s
+				up[hc.Header] = vals[i : i+1 : i+1]
 			}
 		}
 	}
@@ -382,7 +440,7 @@ func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader
 			up["Cookie"] = kept
 		}
 	}
-	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader}
+	d := Decision{Action: Pass, Reason: reason, Upstream: up, Header: respHeader, claims: claims}
 	if claims != nil {
 		d.Subject = claims.String("sub")
 	}

@@ -725,6 +725,26 @@ func TestLogout(t *testing.T) {
 	}
 }
 
+// TestSignedOutPage: signed_out_path answers a fixed "You are signed out"
+// page (where logout_redirect_uri lands) and never passes upstream, with or
+// without a session; other paths are unchanged.
+func TestSignedOutPage(t *testing.T) {
+	e := newEnv(t, func(r *config.Raw) { p := "/web/signed-out"; r.SignedOutPath = &p })
+	set := e.login("alice", "kong_group")
+	for name, h := range map[string]http.Header{"no session": browser(), "session": cookieHeader(set)} {
+		d := e.decide(request("GET", "/web/signed-out", h, nil))
+		wantStatus(t, d, 200)
+		if d.Action != Respond || d.Reason != ReasonSignedOut || !strings.Contains(string(d.Body), "You are signed out") ||
+			!strings.HasPrefix(d.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %+v %s", name, d, d.Body)
+		}
+	}
+	wantStatus(t, e.decide(request("GET", "/web/signed-out/x", browser(), nil)), 302)
+	// Not set: the path is an ordinary protected one.
+	plain := newEnv(t, nil)
+	wantStatus(t, plain.decide(request("GET", "/web/signed-out", browser(), nil)), 302)
+}
+
 func TestLargeSessionIsChunked(t *testing.T) {
 	// Above one cookie's 3,800 bytes: for operators who raised nginx's
 	// large_client_header_buffers and session_cookie_max_size.

@@ -49,7 +49,11 @@ func NewRequest(raw map[string][]string, method, target func() (string, error)) 
 	h := make(http.Header, len(raw))
 	for _, k := range names {
 		ck := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
-		h[ck] = append(h[ck], raw[k]...)
+		if prev, ok := h[ck]; ok {
+			h[ck] = append(prev, raw[k]...) // a copy: the cap below is full
+		} else {
+			h[ck] = slices.Clip(raw[k]) // shared, not copied: Header is only read
+		}
 	}
 	return &Request{Header: h, Names: names, Method: method, Target: target}
 }
@@ -71,23 +75,47 @@ func managedNames(upstream []string) map[string]bool {
 // client sent whose folded form is managed, unless up already names it (case
 // aside): set_headers must never get two names for one nginx header, whose
 // order Lua's pairs would decide.
+//
+// It looks at the header names of r as sent (Names), then at the keys of
+// Header (all a request built without NewRequest has).
 func (e *Engine) clearSpellings(up map[string][]string, r *Request) {
-	for _, n := range r.spellings() {
-		if !e.managed[foldName(n)] || hasNameFold(up, n) {
-			continue
-		}
-		up[n] = []string{}
+	for _, n := range r.Names {
+		e.clearSpelling(up, n)
+	}
+	for n := range r.Header {
+		e.clearSpelling(up, n)
 	}
 }
 
-// spellings lists the header names of r as sent (Names), then the keys of
-// Header for requests built without NewRequest.
-func (r *Request) spellings() []string {
-	out := append([]string(nil), r.Names...)
-	for k := range r.Header {
-		out = append(out, k)
+func (e *Engine) clearSpelling(up map[string][]string, n string) {
+	if !e.isManaged(n) || hasNameFold(up, n) {
+		return
 	}
-	return out
+	up[n] = []string{}
+}
+
+// isManaged reports whether e.managed holds foldName(name). It folds ASCII
+// names on the stack (it runs for every header of every request); any other
+// name goes through foldName itself.
+func (e *Engine) isManaged(name string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return e.managed[foldName(name)]
+	}
+	b := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 0x80:
+			return e.managed[foldName(name)]
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		b[i] = c
+	}
+	return e.managed[string(b)]
 }
 
 func hasNameFold(up map[string][]string, name string) bool {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/returnto"
 	"github.com/okta-oidc/okta-oidc/internal/revoke"
 	"github.com/okta-oidc/okta-oidc/internal/session"
@@ -172,7 +173,9 @@ func (e *Engine) callback(ctx context.Context, r *Request, rawQuery string) Deci
 	if err != nil {
 		return unavailable(err)
 	}
+	done := metrics.Since(e.metrics)
 	tok, err := e.oauth(meta).Exchange(e.clientContext(ctx), code, oauth2.VerifierOption(ls.Verifier))
+	done(metrics.CallToken, err)
 	if err != nil {
 		if re, refused := idpRefused(err); refused {
 			return e.callbackFailed(http.StatusBadRequest, "The sign-in code was refused. Please try again.", clear, fmt.Errorf("callback: code exchange: %s", re.ErrorCode))

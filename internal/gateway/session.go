@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/session"
 	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
 	"github.com/okta-oidc/okta-oidc/internal/token"
@@ -181,7 +182,9 @@ func (e *Engine) refresh(ctx context.Context, s session.Session) (session.Sessio
 			return refreshResult{err: err}
 		}
 		ts := e.oauth(meta).TokenSource(e.clientContext(ctx), &oauth2.Token{RefreshToken: s.RefreshToken, Expiry: time.Unix(1, 0)})
+		done := metrics.Since(e.metrics)
 		tok, err := ts.Token()
+		done(metrics.CallRefresh, err)
 		if err != nil {
 			return refreshResult{err: fmt.Errorf("gateway: refresh: %w", err)}
 		}

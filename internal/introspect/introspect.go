@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
@@ -111,24 +112,33 @@ func (c *Client) Introspect(ctx context.Context, raw string) (token.Claims, erro
 	}
 	now := c.cfg.Now()
 	key := c.key(raw)
+	m := metrics.Get()
 	if cl, ok := c.cfg.Cache.Get(key, now); ok {
+		m.Introspection(metrics.IntrospectCached)
 		return cl, c.check(cl, now)
 	}
 	if c.cfg.Guard.isNegative(key, now) {
+		m.Introspection(metrics.IntrospectCached)
 		return nil, ErrInactive
 	}
 	if err := c.cfg.Guard.acquire(now); err != nil {
+		m.Introspection(metrics.IntrospectLimited)
 		return nil, err
 	}
+	done := metrics.Since(m)
 	cl, err := c.call(ctx, raw)
+	done(metrics.CallIntrospection, err)
 	c.cfg.Guard.release()
 	if err != nil {
+		m.Introspection(metrics.IntrospectError)
 		return nil, err
 	}
 	if cl["active"] != true {
+		m.Introspection(metrics.IntrospectInactive)
 		c.cfg.Guard.putNegative(key, now)
 		return nil, ErrInactive
 	}
+	m.Introspection(metrics.IntrospectActive)
 	if err := c.check(cl, now); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 )
 
 var (
@@ -200,7 +202,9 @@ func (i *Issuer) fetchMetadata(done chan struct{}) {
 	close(done)
 }
 
-func (i *Issuer) discover(ctx context.Context) (*Metadata, error) {
+func (i *Issuer) discover(ctx context.Context) (_ *Metadata, err error) {
+	done := metrics.Since(metrics.Get())
+	defer func() { done(metrics.CallDiscovery, err) }()
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, i.client), i.url)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: discovery: %w", err)
@@ -306,6 +310,7 @@ func (i *Issuer) fetchKeys(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*i.client.Timeout+time.Second)
 	defer cancel()
 	keys, ttl, err := i.loadKeys(ctx)
+	metrics.Get().JWKSFetch(err)
 	i.mu.Lock()
 	now := i.now()
 	switch {
@@ -340,7 +345,9 @@ func (i *Issuer) loadKeys(ctx context.Context) (map[string]jose.JSONWebKey, time
 		return nil, 0, fmt.Errorf("issuer: jwks_uri: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	done := metrics.Since(metrics.Get())
 	resp, err := i.client.Do(req)
+	done(metrics.CallJWKS, err)
 	if err != nil {
 		return nil, 0, fmt.Errorf("issuer: fetching JWKS: %w", err)
 	}

@@ -4,7 +4,6 @@
 package kongplugin
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/gateway"
+	"github.com/okta-oidc/okta-oidc/internal/metrics"
 )
 
 // Version and Priority are reported to Kong by -dump.
@@ -48,8 +48,10 @@ type built struct {
 // once the instance is garbage.
 var engines sync.Map // weak.Pointer[Config] -> *built
 
-// newEngine is replaced in tests.
-var newEngine = func(cfg *config.Config) (*gateway.Engine, error) { return gateway.New(cfg, gateway.Deps{}) }
+// newEngine is replaced in tests. route names the instance in metrics.
+var newEngine = func(cfg *config.Config, route string) (*gateway.Engine, error) {
+	return gateway.New(cfg, gateway.Deps{Route: route})
+}
 
 func (c *Config) engine() *built {
 	key := weak.Make(c)
@@ -59,7 +61,7 @@ func (c *Config) engine() *built {
 	b := &built{}
 	cfg, err := config.Parse((*config.Raw)(c))
 	if err == nil {
-		b.engine, err = newEngine(cfg)
+		b.engine, err = newEngine(cfg, c.routeLabel())
 	}
 	b.err = err
 	v, loaded := engines.LoadOrStore(key, b)
@@ -84,12 +86,13 @@ func (c *Config) Access(kong *pdk.PDK) {
 	if b.err != nil {
 		b.logged.Do(func() { _ = kong.Log.Err("okta-oidc: " + b.err.Error()) })
 		d := gateway.ConfigError(b.err)
+		metrics.Get().Decision(c.routeLabel(), metrics.OutcomeError, string(d.Reason))
 		kong.Response.Exit(d.Status, d.Body, d.Header)
 		return
 	}
 	cfg := b.engine.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.Timeout+time.Second)
-	defer cancel()
+	ctx := &lazyDeadline{deadline: time.Now().Add(2*cfg.Timeout + time.Second)}
+	defer ctx.stop()
 
 	raw, err := kong.Request.GetHeaders(maxHeaders)
 	if err != nil {
@@ -97,7 +100,9 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	if n := gateway.HeaderLines(raw); n >= maxHeaders {
-		apply(kong, gateway.TooManyHeaders(n, maxHeaders), cfg.LogDenials)
+		d := gateway.TooManyHeaders(n, maxHeaders)
+		metrics.Get().Decision(c.routeLabel(), metrics.OutcomeDeny, string(d.Reason))
+		apply(kong, d, cfg.LogDenials)
 		return
 	}
 	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))
@@ -105,6 +110,10 @@ func (c *Config) Access(kong *pdk.PDK) {
 	// returns a small body inline and a buffered-to-disk one as a file path,
 	// which go-pdk reads.
 	req.Body = kong.Request.GetRawBody
+	if cfg.Identity.Enabled() {
+		req.Consumers = consumers{kong.Client}
+		req.Credential = func() (bool, error) { return earlierCredential(kong.Client) }
+	}
 	apply(kong, b.engine.Decide(ctx, req), cfg.LogDenials)
 }
 
@@ -126,6 +135,10 @@ func apply(kong *pdk.PDK, d gateway.Decision, logDenials bool) {
 		}
 		kong.Response.Exit(d.Status, d.Body, d.Header)
 		return // nothing may follow an exit
+	}
+	if err := applyIdentity(kong, d); err != nil {
+		exitInternal(kong, err)
+		return
 	}
 	if len(d.Upstream) > 0 {
 		if err := kong.ServiceRequest.SetHeaders(d.Upstream); err != nil {

@@ -49,6 +49,9 @@ type counting struct {
 	// get_headers the way Kong does (see kongHeaders) instead of the
 	// harness's unbounded map.
 	lines [][2]string
+	// kong, when set, answers a method first (ok true), e.g. the
+	// kong.client.* methods the harness answers with fixed values.
+	kong func(method string, args []byte) (reply []byte, ok bool)
 }
 
 // kongHeaders is what kong.request.get_headers(max) returns for these header
@@ -82,6 +85,12 @@ func (c *counting) Handle(method string, args []byte) []byte {
 		out, _ := proto.Marshal(st)
 		return out
 	}
+	if c.kong != nil {
+		if out, ok := c.kong(method, args); ok {
+			c.mu.Unlock()
+			return out
+		}
+	}
 	if strings.HasPrefix(method, "kong.log.") {
 		var l structpb.ListValue
 		if proto.Unmarshal(args, &l) == nil {
@@ -91,6 +100,9 @@ func (c *counting) Handle(method string, args []byte) []byte {
 	c.mu.Unlock()
 	return c.TestEnv.Handle(method, args)
 }
+
+// kongHook, when set, is the counting wrapper's kong for the next runs.
+var kongHook func(method string, args []byte) ([]byte, bool)
 
 // lastLogs holds the log lines of the last run.
 var lastLogs []string
@@ -108,7 +120,7 @@ func runLines(t *testing.T, cfg *Config, req test.Request, lines [][2]string) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counting{TestEnv: env, lines: lines}
+	c := &counting{TestEnv: env, lines: lines, kong: kongHook}
 	b := bridge.New(bridgetest.MockFunc(c))
 	k := &pdk.PDK{
 		Client: client.Client{PdkBridge: b}, Ctx: ctx.Ctx{PdkBridge: b}, Log: log.Log{PdkBridge: b},
@@ -146,6 +158,8 @@ func TestPDKCallBudget(t *testing.T) {
 
 	hidden := bearerConfig(iss)
 	hidden.HideCredentials = bp(true)
+	traced := bearerConfig(iss)
+	traced.DebugHeader = bp(true)
 
 	tests := []struct {
 		name      string
@@ -163,6 +177,12 @@ func TestPDKCallBudget(t *testing.T) {
 		{"bad token", bearerConfig(iss), http.Header{"Authorization": {"Bearer x.y.z"}}, 401,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 		{"forbidden", bearerConfig(iss), http.Header{"Authorization": {"Bearer " + bad}}, 403,
+			[]string{"kong.request.get_headers", "kong.response.exit"}},
+		// debug_header costs a pass one call (the trace is a response
+		// header); a denial carries it in its exit.
+		{"valid bearer, debug_header", traced, http.Header{"Authorization": {"Bearer " + good}}, 0,
+			[]string{"kong.request.get_headers", "kong.service.request.set_headers", "kong.response.set_headers"}},
+		{"forbidden, debug_header", traced, http.Header{"Authorization": {"Bearer " + bad}}, 403,
 			[]string{"kong.request.get_headers", "kong.response.exit"}},
 	}
 	for _, tt := range tests {
@@ -230,7 +250,7 @@ func TestBadConfigFailsClosed(t *testing.T) {
 
 func TestPanicFailsClosed(t *testing.T) {
 	old := newEngine
-	newEngine = func(*config.Config) (*gateway.Engine, error) { panic("boom") }
+	newEngine = func(*config.Config, string) (*gateway.Engine, error) { panic("boom") }
 	defer func() { newEngine = old }()
 	iss := testissuer.New(t)
 	env, _ := run(t, bearerConfig(iss), test.Request{Method: "GET", Url: "http://gw.example/api"})
@@ -243,7 +263,7 @@ func TestEngineBuiltOncePerInstance(t *testing.T) {
 	iss := testissuer.New(t)
 	builds := 0
 	old := newEngine
-	newEngine = func(c *config.Config) (*gateway.Engine, error) { builds++; return old(c) }
+	newEngine = func(c *config.Config, route string) (*gateway.Engine, error) { builds++; return old(c, route) }
 	defer func() { newEngine = old }()
 	cfg := bearerConfig(iss)
 	for i := 0; i < 3; i++ {

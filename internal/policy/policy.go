@@ -7,7 +7,6 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -63,20 +62,59 @@ func Holds(claims map[string]any, r config.Rule) bool {
 	if !ok {
 		return false
 	}
-	have, ok := Values(v)
-	if !ok {
+	if !isList(v) {
 		return false
 	}
 	for _, req := range r.Required {
 		all := true
 		for _, word := range req {
-			if !slices.Contains(have, word) {
+			if !contains(v, word) {
 				all = false
 				break
 			}
 		}
 		if all {
 			return true
+		}
+	}
+	return false
+}
+
+// isList reports whether Values would accept v, without building the list:
+// Holds runs on every request.
+func isList(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return true
+	case []any:
+		for _, e := range t {
+			if _, ok := e.(string); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// contains reports whether the list Values makes of v (v passed isList)
+// holds word.
+func contains(v any, word string) bool {
+	switch t := v.(type) {
+	case string:
+		if word == "" || !strings.Contains(t, word) {
+			return false // fast path: no field can equal a missing substring
+		}
+		for f := range strings.FieldsSeq(t) {
+			if f == word {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if e.(string) == word {
+				return true
+			}
 		}
 	}
 	return false
@@ -101,18 +139,26 @@ func HeaderValue(v any) (string, bool) {
 			s = "false"
 		}
 	case []any:
-		list, ok := Values(t)
-		if !ok {
+		if !isList(t) {
 			return "", false
 		}
-		enc := make([]string, len(list))
-		for i, e := range list {
+		var b strings.Builder
+		n := 2 * len(t)
+		for _, e := range t {
+			n += len(e.(string))
+		}
+		b.Grow(n)
+		for i, e := range t {
+			e := e.(string)
 			if hasControl(e) {
 				return "", false
 			}
-			enc[i] = ListElement(e)
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ListElement(e))
 		}
-		s = strings.Join(enc, ", ")
+		s = b.String()
 	default:
 		return "", false
 	}

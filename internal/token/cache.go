@@ -17,6 +17,8 @@ type Cache struct {
 	bytes      int
 	ll         *list.List
 	items      map[[32]byte]*list.Element
+	hits       uint64
+	misses     uint64
 }
 
 type entry struct {
@@ -31,12 +33,19 @@ func NewCache(maxEntries, maxBytes int) *Cache {
 	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, ll: list.New(), items: map[[32]byte]*list.Element{}}
 }
 
+// keyBufs holds the buffers cacheKey hashes from: the key is computed on
+// every request, and a hash.Hash and its Sum would cost two allocations.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 func cacheKey(prefix [32]byte, raw string) [32]byte {
-	h := sha256.New()
-	h.Write(prefix[:])
-	h.Write([]byte(raw))
-	var k [32]byte
-	copy(k[:], h.Sum(nil))
+	bp := keyBufs.Get().(*[]byte)
+	b := append(append((*bp)[:0], prefix[:]...), raw...)
+	k := sha256.Sum256(b)
+	clear(b) // the buffer held a token
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		keyBufs.Put(bp)
+	}
 	return k
 }
 
@@ -46,14 +55,17 @@ func (c *Cache) Get(key [32]byte, now time.Time) (Claims, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
+		c.misses++
 		return nil, false
 	}
 	e := el.Value.(*entry)
 	if !now.Before(e.expiry) {
 		c.remove(el)
+		c.misses++
 		return nil, false
 	}
 	c.ll.MoveToFront(el)
+	c.hits++
 	return e.claims, true
 }
 
@@ -74,6 +86,19 @@ func (c *Cache) Put(key [32]byte, claims Claims, expiry time.Time, size int) {
 	for c.ll.Len() > c.maxEntries || c.bytes > c.maxBytes {
 		c.remove(c.ll.Back())
 	}
+}
+
+// CacheStats counts a cache's lookups and what it holds.
+type CacheStats struct {
+	Hits, Misses   uint64
+	Entries, Bytes int
+}
+
+// Stats returns the lookups so far and the current size.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{Hits: c.hits, Misses: c.misses, Entries: c.ll.Len(), Bytes: c.bytes}
 }
 
 // Len returns the number of cached tokens.

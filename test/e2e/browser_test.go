@@ -244,8 +244,11 @@ func TestAliceSignsInAndSeesHerIdentity(t *testing.T) {
 	}
 	// Logout ends the session at the gateway and at the provider.
 	navigate(t, ctx, gw.GatewayURL+"/web/logout")
-	waitFor(t, ctx, func(loc string) bool { return strings.HasPrefix(loc, gw.GatewayURL+"/public/anything/signed-out") }, "the signed-out page")
+	waitFor(t, ctx, func(loc string) bool { return loc == gw.GatewayURL+"/web/signed-out" }, "the signed-out page")
 	screenshot(t, ctx, "alice-signed-out")
+	if title, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#title"))); err != nil || title != "You are signed out" {
+		t.Errorf("signed-out page title %q (%v)", title, err)
+	}
 	if c := sessionCookie(t, ctx); c != "" {
 		t.Fatalf("session cookie survived logout: %s", c)
 	}
@@ -272,7 +275,7 @@ func TestBobGetsTheForbiddenPage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#signout"))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, func(loc string) bool { return strings.HasPrefix(loc, gw.GatewayURL+"/public/") }, "the signed-out page")
+	waitFor(t, ctx, func(loc string) bool { return loc == gw.GatewayURL+"/web/signed-out" }, "the signed-out page")
 }
 
 func TestAliceForbiddenOnAdmin(t *testing.T) {

@@ -332,6 +332,13 @@ func (s *Server) Done() <-chan struct{} { return s.done }
 // ClientCredentialsToken runs the client_credentials grant at /v1/token with HTTP Basic client
 // authentication and returns the access token. scope and resource are sent when not empty.
 func (s *Server) ClientCredentialsToken(ctx context.Context, clientID, secret, scope, resource string) (string, error) {
+	return ClientCredentials(ctx, s.Issuer, clientID, secret, scope, resource)
+}
+
+// ClientCredentials runs the client_credentials grant at issuer's /v1/token (any provider
+// with Okta's URL layout, e.g. one behind a proxy or run by docker compose) like
+// Server.ClientCredentialsToken.
+func ClientCredentials(ctx context.Context, issuer, clientID, secret, scope, resource string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scope != "" {
 		form.Set("scope", scope)
@@ -339,7 +346,7 @@ func (s *Server) ClientCredentialsToken(ctx context.Context, clientID, secret, s
 	if resource != "" {
 		form.Set("resource", resource)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Issuer+"/v1/token", strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/v1/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -64,29 +65,11 @@ func browserHeaders() http.Header {
 // clientCredentials gets an access token from a provider's token endpoint.
 func clientCredentials(t testing.TB, issuer, id, secret, scope, resource string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	if resource != "" {
-		form.Set("resource", resource)
-	}
-	req, _ := http.NewRequest("POST", issuer+"/v1/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
+	tok, err := idp.ClientCredentials(context.Background(), issuer, id, secret, scope, resource)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
-		t.Fatalf("client credentials for %s: %s %v %s", id, resp.Status, err, tr.Error)
-	}
-	return tr.AccessToken
+	return tok
 }
 
 var formAction = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
@@ -127,6 +110,15 @@ func signIn(t *testing.T, c *http.Client, resp *http.Response, body, user string
 // provider (as a native app would) and returns the access token.
 func userToken(t *testing.T, user string) string {
 	t.Helper()
+	access, _ := codeFlowTokens(t, user, true)
+	return access
+}
+
+// codeFlowTokens runs the authorization code flow with PKCE for user
+// directly against the provider, with or without a nonce (optional in the
+// code flow), and returns the access token and the ID token.
+func codeFlowTokens(t *testing.T, user string, withNonce bool) (access, id string) {
+	t.Helper()
 	redirect := env.gateway + "/web/callback"
 	c := browserClient(t)
 	c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
@@ -136,12 +128,15 @@ func userToken(t *testing.T, user string) string {
 		return nil
 	}
 	verifier := strings.Repeat("v", 43)
-	u := env.issuer + "/v1/authorize?" + url.Values{
+	q := url.Values{
 		"client_id": {idp.WebClientID}, "response_type": {"code"}, "scope": {"openid profile email groups"},
-		"redirect_uri": {redirect}, "state": {"s-" + user}, "nonce": {"n-" + user},
+		"redirect_uri": {redirect}, "state": {"s-" + user},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"},
-	}.Encode()
-	resp, body := do(t, c, "GET", u, browserHeaders())
+	}
+	if withNonce {
+		q.Set("nonce", "n-"+user)
+	}
+	resp, body := do(t, c, "GET", env.issuer+"/v1/authorize?"+q.Encode(), browserHeaders())
 	resp, _ = signIn(t, c, resp, body, user)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || loc.Query().Get("code") == "" {
@@ -158,11 +153,12 @@ func userToken(t *testing.T, user string) string {
 	defer tr.Body.Close()
 	var out struct {
 		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
 	}
-	if err := json.NewDecoder(tr.Body).Decode(&out); err != nil || out.AccessToken == "" {
+	if err := json.NewDecoder(tr.Body).Decode(&out); err != nil || out.AccessToken == "" || out.IDToken == "" {
 		t.Fatalf("code exchange: %s %v", tr.Status, err)
 	}
-	return out.AccessToken
+	return out.AccessToken, out.IDToken
 }
 
 // echo is httpbin's /anything answer: what the upstream received.

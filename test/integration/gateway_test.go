@@ -248,8 +248,8 @@ func TestBrowserLoginThroughGateway(t *testing.T) {
 	c.CheckRedirect = nil
 	resp, body = do(t, c, "GET", env.gateway+"/web/logout", browserHeaders())
 	mustStatus(t, resp, body, 200)
-	if !strings.HasPrefix(resp.Request.URL.String(), env.gateway+"/public/anything/signed-out") {
-		t.Errorf("after logout landed on %s", resp.Request.URL)
+	if resp.Request.URL.String() != env.gateway+"/web/signed-out" || !strings.Contains(body, "You are signed out") {
+		t.Errorf("after logout landed on %s: %.300s", resp.Request.URL, body)
 	}
 	// Coming back needs a new login at the provider.
 	resp, body = do(t, c, "GET", env.gateway+"/web/anything", browserHeaders())

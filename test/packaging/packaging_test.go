@@ -128,6 +128,9 @@ func TestComposeFile(t *testing.T) {
 		}
 		for _, r := range s.Routes {
 			for _, pl := range r.Plugins {
+				if pl.Name != "okta-oidc" {
+					continue // Kong's bundled plugins next to it
+				}
 				if pl.Config["issuer"] != env(tests, "IDP_ISSUER") {
 					t.Errorf("route %s: issuer %v, provider is %q", r.Name, pl.Config["issuer"], env(tests, "IDP_ISSUER"))
 				}

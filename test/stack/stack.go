@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,6 +58,9 @@ type Options struct {
 	// own plugin server and the same kong.yml: two Kong nodes sharing the
 	// Redis on RedisPort.
 	SecondGateway bool
+	// NoWait makes Start fail at once when another stack holds the lock
+	// (make demo), instead of waiting for it (test suites).
+	NoWait bool
 }
 
 // Stack is a running stack.
@@ -80,11 +84,25 @@ type Stack struct {
 	mu      sync.Mutex
 	procs   []*exec.Cmd
 	lock    *os.File
+	ownDir  bool // Dir was made by Start: Stop removes it (unless KEEP_STACK=1)
 }
 
 // lockPath serializes stacks on one machine: they use fixed ports, and
 // `go test ./...` runs the integration and browser packages in parallel.
-var lockPath = filepath.Join(os.TempDir(), "okta-oidc-stack.lock")
+// OKTA_OIDC_STACK_LOCK moves it (a test that holds the real lock while it
+// occupies a port runs a stack with a lock of its own).
+var lockPath = func() string {
+	if p := os.Getenv("OKTA_OIDC_STACK_LOCK"); p != "" {
+		return p
+	}
+	return filepath.Join(os.TempDir(), "okta-oidc-stack.lock")
+}()
+
+// LockPath returns the lock file that serializes stacks on this machine.
+func LockPath() string { return lockPath }
+
+// ErrBusy is returned by Start with NoWait when another stack runs.
+var ErrBusy = errors.New("another okta-oidc stack is running (make demo or a test suite): stop it first")
 
 // Root returns the repository's root directory.
 func Root() string {
@@ -117,33 +135,52 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.KongYML == "" {
 		o.KongYML = filepath.Join(Root(), "kong.yml")
 	}
-	if o.Dir == "" {
-		if o.Dir, err = os.MkdirTemp("", "okta-oidc-stack-"); err != nil {
-			return nil, err
-		}
-	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	s := &Stack{GatewayURL: "http://" + GatewayAddr, HTTPBinURL: "http://" + HTTPBinAddr, Dir: o.Dir}
+	s := &Stack{GatewayURL: "http://" + GatewayAddr, HTTPBinURL: "http://" + HTTPBinAddr}
 	if s.lock, err = os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
 		return nil, err
-	}
-	if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("stack: waiting for another stack: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
+	if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("stack: locking %s: %w", lockPath, err)
+		}
+		if o.NoWait {
+			return nil, fmt.Errorf("stack: %w (lock %s)", ErrBusy, lockPath)
+		}
+		if err := syscall.Flock(int(s.lock.Fd()), syscall.LOCK_EX); err != nil {
+			return nil, fmt.Errorf("stack: waiting for another stack: %w", err)
+		}
+	}
+	// With the lock held no other stack runs: a port in use belongs to
+	// something else, and waiting would not free it.
+	ports := []string{GatewayAddr, HTTPBinAddr, fmt.Sprintf("127.0.0.1:%d", IdPPort)}
+	if o.ProviderPort != 0 {
+		ports[2] = fmt.Sprintf("127.0.0.1:%d", o.ProviderPort)
+	}
+	if err := PortsFree(ports...); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "okta-oidc-stack-"); err != nil {
+			return nil, err
+		}
+		s.ownDir = true
+	}
+	s.Dir = o.Dir
 	if err := Build(ctx, o.Dir); err != nil {
 		return nil, err
 	}
 	s.idpOpts = idp.Options{
 		Port:                   IdPPort,
 		RedirectURIs:           []string{s.GatewayURL + "/web/callback", s.GatewayURL + "/webr/callback"},
-		PostLogoutRedirectURIs: []string{s.GatewayURL + "/public/anything/signed-out"},
+		PostLogoutRedirectURIs: []string{s.GatewayURL + "/web/signed-out"},
 		AccessTokenTTL:         o.AccessTokenTTL,
 		Env:                    []string{"BACKCHANNEL_LOGOUT_URI=" + BackchannelLogoutURI},
 		Stdout:                 prefixed(o.Log, "idp"),
@@ -241,7 +278,7 @@ func (s *Stack) start(o Options, name, bin string, env []string, args ...string)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = prefixed(o.Log, name)
 	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("stack: starting %s: %w", name, err)
 	}
@@ -321,10 +358,42 @@ func (s *Stack) Stop() {
 	if s.Redis != nil {
 		s.Redis.Stop()
 	}
+	if s.ownDir && os.Getenv("KEEP_STACK") != "1" {
+		_ = os.RemoveAll(s.Dir)
+		s.ownDir = false
+	}
 	if s.lock != nil {
 		_ = s.lock.Close() // releases the flock
 		s.lock = nil
 	}
+}
+
+// Kept reports whether Stop leaves the stack's folder behind (KEEP_STACK=1).
+func (s *Stack) Kept() bool { return !s.ownDir || os.Getenv("KEEP_STACK") == "1" }
+
+// PortsFree returns an error naming every address that cannot be listened
+// on, with the system's reason ("address already in use").
+func PortsFree(addrs ...string) error {
+	var errs []error
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (another program listens there: stop it or free the port)", a, unwrapSyscall(err)))
+			continue
+		}
+		_ = l.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// unwrapSyscall turns "listen tcp 127.0.0.1:8000: bind: address already in
+// use" into "address already in use".
+func unwrapSyscall(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
 }
 
 func waitHTTP(ctx context.Context, url string, status int) error {

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -73,25 +74,11 @@ func browserHeaders() http.Header {
 // token runs client credentials at the provider itself.
 func token(t *testing.T, resource string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"kong.read"}}
-	if resource != "" {
-		form.Set("resource", resource)
-	}
-	req, _ := http.NewRequest("POST", providerIssuer()+"/v1/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(idp.M2MClientID, idp.M2MClientSecret)
-	resp, err := http.DefaultClient.Do(req)
+	tok, err := idp.ClientCredentials(context.Background(), providerIssuer(), idp.M2MClientID, idp.M2MClientSecret, "kong.read", resource)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
-		t.Fatalf("client credentials: %s %v", resp.Status, err)
-	}
-	return tr.AccessToken
+	return tok
 }
 
 // withKid returns tok with its header's kid replaced (the signature no

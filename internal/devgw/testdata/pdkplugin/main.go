@@ -112,7 +112,7 @@ func (c *Config) Access(kong *pdk.PDK) {
 	case "unknown":
 		_ = kong.Request.Ask("kong.no_such.method", nil, nil)
 	case "unimplemented":
-		_, _ = kong.Client.LoadConsumer("abc", true)
+		_, _ = kong.Node.GetMemoryStats()
 	case "ctx":
 		errs := []string{}
 		if err := kong.Ctx.SetShared("k", "v"); err != nil {
