@@ -118,6 +118,17 @@ type Config struct {
 	// issuer's introspection calls (per process; the strictest route wins).
 	IntrospectionMaxConcurrency int
 	IntrospectionRateLimit      int
+
+	// SessionStorage is StorageCookie or StorageRedis; Redis is set for
+	// StorageRedis.
+	SessionStorage string
+	Redis          Redis
+	// BackchannelLogoutPath is where the IdP POSTs logout tokens ("": off).
+	BackchannelLogoutPath string
+	// UpstreamAccessToken and UpstreamIDToken name the upstream headers
+	// that carry the verified or obtained tokens (zero: not forwarded).
+	UpstreamAccessToken TokenHeader
+	UpstreamIDToken     TokenHeader
 	// Identity is what the plugin hands to Kong's identity model.
 	Identity Identity
 }
@@ -215,6 +226,8 @@ func Parse(raw *Raw) (*Config, error) {
 	c.checkDurations(&ck, raw)
 	c.checkSession(&ck, raw)
 	c.checkLogin(&ck, raw)
+	c.checkStorage(&ck, raw)
+	c.checkTokenHeaders(&ck, raw)
 	c.checkIdentity(&ck, raw)
 
 	switch c.Unauthenticated {

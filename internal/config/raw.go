@@ -88,6 +88,39 @@ type Raw struct {
 	// second, per issuer and per Kong node; over it, unknown tokens get 503.
 	IntrospectionRateLimit *int `json:"introspection_rate_limit"`
 
+	// SessionStorage is where sessions live: cookie (default: the whole
+	// session, encrypted, in the browser's cookie) or redis (the cookie
+	// carries only a sealed random id; the session, encrypted with the
+	// session secret, lives in Redis and ends at once on every node).
+	SessionStorage *string `json:"session_storage"`
+	RedisHost      *string `json:"redis_host"`
+	RedisPort      *int    `json:"redis_port"`
+	RedisUsername  *string `json:"redis_username"`
+	RedisPassword  *string `json:"redis_password"`
+	RedisDatabase  *int    `json:"redis_database"`
+	RedisSSL       *bool   `json:"redis_ssl"`
+	RedisSSLVerify *bool   `json:"redis_ssl_verify"`
+	// RedisServerName is the TLS server name (SNI and certificate check)
+	// when it differs from redis_host.
+	RedisServerName *string `json:"redis_server_name"`
+	// RedisPrefix starts every key the plugin writes (default okta-oidc:).
+	RedisPrefix *string `json:"redis_prefix"`
+	// RedisConnectTimeout, RedisReadTimeout and RedisSendTimeout are in
+	// milliseconds (default 2000 each); a session request fails closed
+	// once they pass.
+	RedisConnectTimeout *int `json:"redis_connect_timeout"`
+	RedisReadTimeout    *int `json:"redis_read_timeout"`
+	RedisSendTimeout    *int `json:"redis_send_timeout"`
+	// BackchannelLogoutPath is where the IdP POSTs OpenID Connect
+	// back-channel logout tokens (needs session_storage: redis).
+	BackchannelLogoutPath *string `json:"backchannel_logout_path"`
+
+	// UpstreamAccessTokenHeader forwards the access token the plugin
+	// verified (bearer) or obtained (session) to the upstream:
+	// "header" or "header:scheme", e.g. authorization:bearer.
+	UpstreamAccessTokenHeader *string `json:"upstream_access_token_header"`
+	// UpstreamIDTokenHeader forwards the session's ID token the same way.
+	UpstreamIDTokenHeader *string `json:"upstream_id_token_header"`
 	// Kong's identity model (see identity.go).
 	//
 	// ConsumerClaim is the claim path whose value names a Kong consumer;

@@ -32,6 +32,9 @@ type Request struct {
 	// Target returns the path and query as the client sent them
 	// (nginx's request_uri).
 	Target func() (string, error)
+	// Body returns the request body; read only at backchannel_logout_path
+	// (nil: the adapter cannot read bodies).
+	Body func() ([]byte, error)
 	// Consumers looks Kong consumers up (kong.client.load_consumer); used
 	// only on routes with consumer_claim or anonymous.
 	Consumers consumer.Lookup

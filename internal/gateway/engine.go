@@ -18,6 +18,7 @@ import (
 	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
@@ -31,6 +32,9 @@ type Deps struct {
 	Replay *ReplayCache     // used login states; default: process-wide
 	// IntrospectCache holds introspection answers; default: process-wide.
 	IntrospectCache *token.Cache
+	// Store keeps sessions; default: by session_storage (the cookie, or
+	// Redis through the process-wide pool for the target).
+	Store sessionstore.Store
 	// Consumers caches Kong consumer lookups; default: consumer.Shared.
 	Consumers *consumer.Resolver
 	// Metrics receives the measurements; default: metrics.Get().
@@ -43,17 +47,20 @@ type Deps struct {
 // Engine decides requests for one route's configuration. It is immutable and
 // safe for concurrent use.
 type Engine struct {
-	cfg    *config.Config
-	iss    *issuer.Issuer
-	access *token.Verifier
-	idTok  *token.Verifier
-	intro  *introspect.Client // nil unless auth_methods has introspection
-	codec  *session.Codec
-	client *http.Client
-	now    func() time.Time
-	rand   io.Reader
-	replay *ReplayCache
-	attrs  session.Attributes
+	cfg          *config.Config
+	iss          *issuer.Issuer
+	access       *token.Verifier
+	idTok        *token.Verifier
+	intro        *introspect.Client // nil unless auth_methods has introspection
+	codec        *session.Codec
+	store        sessionstore.Store
+	ender        sessionstore.Ender // nil unless the store keeps sessions itself
+	logoutTokens *token.Verifier    // back-channel logout tokens; nil when off
+	client       *http.Client
+	now          func() time.Time
+	rand         io.Reader
+	replay       *ReplayCache
+	attrs        session.Attributes
 	// metrics is never nil; timed says it records (take timestamps).
 	metrics metrics.Recorder
 	timed   bool
@@ -124,9 +131,14 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			HTTPOnly: cfg.Cookie.HTTPOnly, SameSite: cfg.Cookie.SameSite,
 		},
 	}
-	names := make([]string, 0, len(cfg.UpstreamHeaders))
+	names := make([]string, 0, len(cfg.UpstreamHeaders)+2)
 	for _, hc := range cfg.UpstreamHeaders {
 		names = append(names, hc.Header)
+	}
+	for _, th := range []config.TokenHeader{cfg.UpstreamAccessToken, cfg.UpstreamIDToken} {
+		if th.Header != "" && th.Header != "Authorization" {
+			names = append(names, th.Header)
+		}
 	}
 	e.managed = managedNames(names)
 	if cfg.Has(config.MethodIntrospection) {
@@ -158,6 +170,19 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 		if err := e.attrs.Validate(); err != nil {
 			return nil, err
 		}
+		if e.store, err = newStore(cfg, d, codec); err != nil {
+			return nil, err
+		}
+		e.ender, _ = e.store.(sessionstore.Ender)
+	}
+	if cfg.BackchannelLogoutPath != "" {
+		if e.ender == nil {
+			return nil, errors.New("gateway: backchannel_logout_path needs session_storage: redis")
+		}
+		e.logoutTokens = token.NewVerifier(d.Issuer, token.Config{
+			Issuer: cfg.Issuer, Audiences: []string{cfg.ClientID}, Algs: cfg.SigningAlgs,
+			Leeway: cfg.Leeway, Kind: token.Logout, Now: d.Now,
+		})
 	}
 	return e, nil
 }
@@ -216,6 +241,9 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 			return Internal(err)
 		}
 		path, query := splitTarget(target)
+		if e.logoutTokens != nil && path == e.cfg.BackchannelLogoutPath {
+			return e.backchannelLogout(ctx, r)
+		}
 		if e.cfg.Has(config.MethodAuthorizationCode) && path == e.cfg.RedirectURI.Path {
 			return e.callback(ctx, r, query)
 		}
@@ -334,6 +362,9 @@ func (e *Engine) decideBearer(ctx context.Context, r *Request, tok string, fromQ
 	}
 	d := e.pass(ReasonAuthenticated, claims, r, nil)
 	d.RawQuery = query
+	// The token verified (or introspected) above; an ID token header is
+	// cleared: a bearer request has none the plugin verified.
+	e.forwardTokens(&d, tok, "")
 	return d
 }
 
@@ -394,6 +425,11 @@ func (e *Engine) pass(reason Reason, claims token.Claims, r *Request, respHeader
 	}
 	if e.cfg.HideCredentials && claims != nil {
 		up["Authorization"] = []string{}
+	}
+	for _, th := range []config.TokenHeader{e.cfg.UpstreamAccessToken, e.cfg.UpstreamIDToken} {
+		if th.Header != "" && th.Header != "Authorization" {
+			up[th.Header] = []string{} // set by forwardTokens, else cleared
+		}
 	}
 	e.clearSpellings(up, r)
 	// The plugin's own cookies (the session, login states, and with

@@ -208,10 +208,14 @@ func (e *Engine) callback(ctx context.Context, r *Request, rawQuery string) Deci
 		AccessExpiry: accessExpiry(atClaims, tok),
 		Created:      now,
 		LastSeen:     now,
+		SID:          idClaims.String("sid"),
 	}
-	cookies, err := e.sealSession(s, jar)
+	cookies, err := e.sealSession(ctx, &s, jar)
 	if err != nil {
-		d := e.sealFailed(err, r.Header)
+		d, handled := e.sealFailed(err, r.Header)
+		if !handled {
+			d = Internal(err)
+		}
 		d.Header.Add("Set-Cookie", clear[0]) // the login state is spent
 		return d
 	}
@@ -246,17 +250,19 @@ func accessExpiry(c token.Claims, tok *oauth2.Token) time.Time {
 // carries the failure in Err for the log (never a token).
 func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	jar := session.ParseCookieHeader(r.Header.Values("Cookie"))
-	var s session.Session
-	if data, err := e.codec.OpenCookies(e.cfg.Cookie.Name, jar); err == nil {
-		if opened, err := session.Unmarshal(data); err == nil {
-			s = opened
-		}
-	}
+	s, _ := e.store.Load(ctx, jar)
 	d := Decision{Action: Respond, Reason: ReasonLogout, Status: http.StatusFound, Header: http.Header{}, Subject: s.Subject}
 	d.Header.Set("Cache-Control", "no-store")
 	for _, n := range session.ClearCookies(e.cfg.Cookie.Name, jar) {
 		d.Header.Add("Set-Cookie", session.SetCookie(n, "", e.attrs, -1))
 	}
+	// A server-side session ends here for every node at once: a copy of
+	// the cookie opens nothing from now on.
+	var errs []error
+	if err := e.store.Delete(ctx, s); err != nil {
+		errs = append(errs, fmt.Errorf("the session was not deleted from the store: %w", err))
+	}
+	d.Err = errors.Join(errs...)
 	loc := e.cfg.LogoutRedirect
 	if loc == "" {
 		loc = "/"
@@ -269,7 +275,7 @@ func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	defer cancel()
 	meta, err := e.iss.Metadata(ctx)
 	if err != nil {
-		d.Err = fmt.Errorf("the session's tokens were not revoked: %w", err)
+		d.Err = errors.Join(append(errs, fmt.Errorf("the session's tokens were not revoked: %w", err))...)
 		d.Header.Set("Location", loc)
 		return d
 	}
@@ -277,7 +283,7 @@ func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	if err := rv.All(ctx, meta.RevocationEndpoint,
 		revoke.Token{Value: s.RefreshToken, Hint: revoke.HintRefresh},
 		revoke.Token{Value: s.AccessToken, Hint: revoke.HintAccess}); err != nil {
-		d.Err = err // the log line names the reason, logout
+		d.Err = errors.Join(append(errs, err)...) // the log line names the reason, logout
 	}
 	if s.IDToken != "" && meta.EndSessionEndpoint != "" {
 		if u, err := url.Parse(meta.EndSessionEndpoint); err == nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/okta-oidc/okta-oidc/internal/metrics"
 	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
@@ -25,12 +26,13 @@ import (
 // as unauthenticated and clears any session cookies.
 func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (d Decision, handled bool) {
 	jar := session.ParseCookieHeader(r.Header.Values("Cookie"))
-	data, err := e.codec.OpenCookies(e.cfg.Cookie.Name, jar)
-	if err != nil {
-		return Decision{}, false
-	}
-	s, err := session.Unmarshal(data)
-	if err != nil {
+	s, err := e.store.Load(ctx, jar)
+	switch {
+	case errors.Is(err, sessionstore.ErrUnavailable):
+		// The store cannot say whether the session lives: fail closed,
+		// and keep the cookie for when it answers again.
+		return unavailable(err), true
+	case err != nil:
 		return Decision{}, false
 	}
 	now := e.now()
@@ -43,8 +45,8 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 	case err == nil:
 		if e.cfg.IdleTimeout > 0 && now.Sub(s.LastSeen) >= e.cfg.IdleTimeout/10 {
 			s.LastSeen = now
-			if setCookies, err = e.sealSession(s, jar); err != nil {
-				return e.sealFailed(err, r.Header), true
+			if setCookies, err = e.sealSession(ctx, &s, jar); err != nil {
+				return e.sealFailed(err, r.Header)
 			}
 		}
 	case errors.Is(err, token.ErrExpired):
@@ -64,8 +66,8 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 		}
 		s, claims = renewed, c
 		s.LastSeen = now
-		if setCookies, err = e.sealSession(s, jar); err != nil {
-			return e.sealFailed(err, r.Header), true
+		if setCookies, err = e.sealSession(ctx, &s, jar); err != nil {
+			return e.sealFailed(err, r.Header)
 		}
 	case errors.Is(err, token.ErrInvalid):
 		return Decision{}, false
@@ -79,22 +81,24 @@ func (e *Engine) decideSession(ctx context.Context, r *Request, target string) (
 	if d, denied := e.deny(r, claims, respHeader, displayClaims(s.IDToken)); denied {
 		return d, true
 	}
-	return e.pass(ReasonAuthenticated, claims, r, respHeader), true
+	d = e.pass(ReasonAuthenticated, claims, r, respHeader)
+	e.forwardTokens(&d, s.AccessToken, s.IDToken)
+	return d, true
 }
 
-// sealSession returns the Set-Cookie values that store s, including the
-// deletion of chunks the new value no longer uses. A session whose cookies
-// would take more than session_cookie_max_size of the Cookie line is
-// refused with a *sessionTooLargeError: nginx would answer every later
-// request 400 before the plugin runs.
-func (e *Engine) sealSession(s session.Session, jar map[string]string) ([]string, error) {
-	plain := session.Marshal(s)
-	cookies, err := e.codec.SealCookies(e.cfg.Cookie.Name, plain)
+// sealSession stores s and returns the Set-Cookie values that carry it,
+// including the deletion of chunks the new value no longer uses. A session
+// whose cookies would take more than session_cookie_max_size of the Cookie
+// line is refused with a *sessionTooLargeError: nginx would answer every
+// later request 400 before the plugin runs.
+func (e *Engine) sealSession(ctx context.Context, s *session.Session, jar map[string]string) ([]string, error) {
+	cookies, err := e.store.Save(ctx, s)
 	switch {
 	case errors.Is(err, session.ErrTooLarge):
-		return nil, &sessionTooLargeError{size: session.SealedSize(e.cfg.Cookie.Name, len(plain)), budget: e.cfg.SessionCookieMaxSize}
+		n := len(session.Marshal(*s))
+		return nil, &sessionTooLargeError{size: session.SealedSize(e.cfg.Cookie.Name, n), budget: e.cfg.SessionCookieMaxSize}
 	case err != nil:
-		return nil, fmt.Errorf("gateway: sealing session: %w", err)
+		return nil, fmt.Errorf("gateway: storing session: %w", err)
 	}
 	if n := session.LineSize(cookies); n > e.cfg.SessionCookieMaxSize {
 		return nil, &sessionTooLargeError{size: n, budget: e.cfg.SessionCookieMaxSize}
@@ -138,13 +142,19 @@ func (e *Engine) sessionNotStored(err error, h http.Header) Decision {
 	return d
 }
 
-// sealFailed is the answer when sealSession fails.
-func (e *Engine) sealFailed(err error, h http.Header) Decision {
+// sealFailed is the answer when sealSession fails; handled is false when
+// the session was ended meanwhile (the request is then unauthenticated).
+func (e *Engine) sealFailed(err error, h http.Header) (Decision, bool) {
 	var big *sessionTooLargeError
-	if errors.As(err, &big) {
-		return e.sessionNotStored(err, h)
+	switch {
+	case errors.As(err, &big):
+		return e.sessionNotStored(err, h), true
+	case errors.Is(err, sessionstore.ErrEnded):
+		return Decision{Err: err}, false
+	case errors.Is(err, sessionstore.ErrUnavailable):
+		return unavailable(err), true
 	}
-	return Internal(err)
+	return Internal(err), true
 }
 
 // clearSession returns deletion cookies for every session cookie the
@@ -193,6 +203,15 @@ func (e *Engine) refresh(ctx context.Context, s session.Session) (session.Sessio
 		s.RefreshToken = res.tok.RefreshToken
 	}
 	if id, ok := res.tok.Extra("id_token").(string); ok && id != "" {
+		// Verified before it is kept: it may be forwarded upstream
+		// (upstream_id_token_header) and must name the same user.
+		idc, err := e.idTok.Verify(ctx, id)
+		if err != nil {
+			return s, nil, fmt.Errorf("gateway: refreshed ID token: %w", err)
+		}
+		if idc.String("sub") != s.Subject {
+			return s, nil, fmt.Errorf("gateway: refreshed ID token: %w: another subject", token.ErrInvalid)
+		}
 		s.IDToken = id
 	}
 	return s, claims, nil

@@ -106,6 +106,10 @@ func (c *Config) Access(kong *pdk.PDK) {
 		return
 	}
 	req := gateway.NewRequest(raw, once(kong.Request.GetMethod), once(kong.Request.GetPathWithQuery))
+	// Read only at backchannel_logout_path: one more call there. Kong
+	// returns a small body inline and a buffered-to-disk one as a file path,
+	// which go-pdk reads.
+	req.Body = kong.Request.GetRawBody
 	if cfg.Identity.Enabled() {
 		req.Consumers = consumers{kong.Client}
 		req.Credential = func() (bool, error) { return earlierCredential(kong.Client) }

@@ -1,6 +1,7 @@
 package kongplugin
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ import (
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/gateway"
 	"github.com/okta-oidc/okta-oidc/internal/testissuer"
+	"github.com/okta-oidc/okta-oidc/internal/testredis"
+	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
 // counting wraps go-pdk's test environment and records every PDK call the
@@ -463,5 +466,35 @@ func TestNonErrorAnswerWithCauseIsLoggedAsWarning(t *testing.T) {
 				t.Fatalf("logs = %q, want %q", c.logs, tt.log)
 			}
 		})
+	}
+}
+
+// TestBackchannelLogoutReadsTheBody: the back-channel logout path is the
+// one place the plugin reads the request body: one more PDK call
+// (kong.request.get_raw_body), and the logout token in it is honoured.
+func TestBackchannelLogoutReadsTheBody(t *testing.T) {
+	srv := testredis.Start(t)
+	iss := testissuer.New(t)
+	port := srv.Port
+	cfg := &Config{
+		Issuer: sp(iss.URL), ClientID: sp("kong-web"), ClientSecret: sp("s"),
+		RedirectURI: sp("https://gw.example/cb"), SessionSecret: sp(strings.Repeat("s", 40)),
+		SessionStorage: sp("redis"), RedisHost: sp("127.0.0.1"), RedisPort: &port,
+		BackchannelLogoutPath: sp("/bc"),
+	}
+	now := time.Now()
+	tok := testissuer.Sign(t, iss.Signer(), map[string]any{
+		"iss": iss.URL, "aud": "kong-web", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": rand.Text(),
+		"sub": "alice", "events": map[string]any{token.BackchannelLogoutEvent: map[string]any{}},
+	}, nil)
+	env, calls := run(t, cfg, test.Request{Method: "POST", Url: "http://gw.example/bc",
+		Headers: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		Body:    []byte("logout_token=" + tok)})
+	if env.ClientRes.Status != 200 {
+		t.Fatalf("status %d, calls %q", env.ClientRes.Status, calls)
+	}
+	want := "kong.request.get_headers,kong.request.get_path_with_query,kong.request.get_method,kong.request.get_raw_body,kong.response.exit"
+	if strings.Join(calls, ",") != want {
+		t.Fatalf("PDK calls = %q, want %s", calls, want)
 	}
 }

@@ -28,6 +28,12 @@ type Session struct {
 	AccessExpiry time.Time // when AccessToken expires
 	Created      time.Time // login time; the absolute timeout counts from here
 	LastSeen     time.Time // last use; the idle timeout counts from here
+
+	// ID names the session in a server-side store (Redis); SID is the
+	// IdP's session id (the ID token's sid), which back-channel logout
+	// names. Marshal does not write them: a cookie payload needs neither.
+	ID  string
+	SID string
 }
 
 // Timeouts bound a session's life. A zero or negative duration is not enforced.

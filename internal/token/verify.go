@@ -66,7 +66,20 @@ const (
 	// present, must be the client, and must be present when aud holds
 	// several audiences (OIDC Core 3.1.3.7).
 	ID
+	// Logout tokens (OpenID Connect Back-Channel Logout 1.0) are POSTed by
+	// the IdP: aud must name the client, iat is required and no older than
+	// MaxAge, exp is required, events must hold the back-channel logout
+	// event, jti must be present, sid and/or sub name whom to log out, and
+	// nonce is forbidden (so an ID token never passes as one). typ, when
+	// present, must be logout+jwt or jwt.
+	Logout
 )
+
+// BackchannelLogoutEvent is the events member a logout token must carry.
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// ErrNotLogout: the token is not a back-channel logout token.
+var ErrNotLogout = fmt.Errorf("%w: not a logout token", ErrInvalid)
 
 // Config configures a Verifier.
 type Config struct {
@@ -77,6 +90,8 @@ type Config struct {
 	Kind      Kind
 	Now       func() time.Time
 	Cache     *Cache // optional verified-token cache
+	// MaxAge bounds how old (by iat) a Logout token may be; default 2m.
+	MaxAge time.Duration
 }
 
 // Verifier verifies tokens of one issuer. It is safe for concurrent use.
@@ -243,8 +258,17 @@ func (v *Verifier) checkClaims(c Claims, typ string, now time.Time) (time.Time, 
 	if err != nil {
 		return zero, err
 	}
-	if v.cfg.Kind == Access {
+	switch v.cfg.Kind {
+	case Access:
 		if err := v.checkAccess(c, typ); err != nil {
+			return zero, err
+		}
+	case ID:
+		if t := strings.TrimPrefix(strings.ToLower(typ), "application/"); t == "logout+jwt" {
+			return zero, fmt.Errorf("%w: typ %q is not an ID token", ErrInvalid, typ)
+		}
+	case Logout:
+		if err := v.checkLogout(c, typ, now); err != nil {
 			return zero, err
 		}
 	}
@@ -274,6 +298,54 @@ func (v *Verifier) checkAccess(c Claims, typ string) error {
 		// Without an audience nothing else tells another app's ID
 		// token from an access token: Okta's ID tokens carry neither.
 		return fmt.Errorf("%w: no cid claim or access-token typ", ErrNotAccess)
+	}
+	return nil
+}
+
+// checkLogout checks what makes a JWT of the issuer a back-channel logout
+// token (OpenID Connect Back-Channel Logout 1.0, section 2.6).
+func (v *Verifier) checkLogout(c Claims, typ string, now time.Time) error {
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	if t != "" && t != "jwt" && t != "logout+jwt" {
+		return fmt.Errorf("%w: typ %q", ErrNotLogout, typ)
+	}
+	if _, nonce := c["nonce"]; nonce {
+		return fmt.Errorf("%w: nonce present", ErrNotLogout)
+	}
+	if len(v.cfg.Audiences) == 0 {
+		return fmt.Errorf("%w: no client to check aud against", ErrAudience)
+	}
+	ev, ok := c["events"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("%w: no events", ErrNotLogout)
+	}
+	if _, ok := ev[BackchannelLogoutEvent].(map[string]any); !ok {
+		return fmt.Errorf("%w: no back-channel logout event", ErrNotLogout)
+	}
+	if jti, ok := c["jti"].(string); !ok || jti == "" {
+		return fmt.Errorf("%w: jti missing", ErrNotLogout)
+	}
+	sub, subOK := c["sub"].(string)
+	sid, sidOK := c["sid"].(string)
+	if _, present := c["sub"]; present && (!subOK || sub == "") {
+		return fmt.Errorf("%w: sub is not a string", ErrNotLogout)
+	}
+	if _, present := c["sid"]; present && (!sidOK || sid == "") {
+		return fmt.Errorf("%w: sid is not a string", ErrNotLogout)
+	}
+	if !subOK && !sidOK {
+		return fmt.Errorf("%w: neither sub nor sid", ErrNotLogout)
+	}
+	iat, ok, err := c.Time("iat")
+	if err != nil || !ok {
+		return fmt.Errorf("%w: iat missing or not a number", ErrClaims)
+	}
+	maxAge := v.cfg.MaxAge
+	if maxAge <= 0 {
+		maxAge = 2 * time.Minute
+	}
+	if now.Sub(iat) > maxAge+v.cfg.Leeway {
+		return fmt.Errorf("%w: issued too long ago", ErrExpired)
 	}
 	return nil
 }

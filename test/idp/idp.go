@@ -132,7 +132,7 @@ type Server struct {
 // the caller's environment can't change the server.
 var controlledEnv = []string{
 	"HOST", "PORT", "ISSUER", "REDIRECT_URIS", "POST_LOGOUT_REDIRECT_URIS",
-	"ACCESS_TOKEN_TTL", "SHORT_TTL", "FIXED_PASSWORD", "SKIP_CONSENT",
+	"ACCESS_TOKEN_TTL", "SHORT_TTL", "FIXED_PASSWORD", "SKIP_CONSENT", "BACKCHANNEL_LOGOUT_URI",
 }
 
 const startTimeout = 30 * time.Second

@@ -5,7 +5,10 @@
 // Configuration (environment):
 //   HOST (127.0.0.1), PORT (9400; 0 = any free port, the "ready" line tells which),
 //   ISSUER (http://HOST:PORT/oauth2/default), REDIRECT_URIS, POST_LOGOUT_REDIRECT_URIS,
-//   ACCESS_TOKEN_TTL (3600), SHORT_TTL (2), FIXED_PASSWORD (Passw0rd!), SKIP_CONSENT (1).
+//   ACCESS_TOKEN_TTL (3600), SHORT_TTL (2), FIXED_PASSWORD (Passw0rd!), SKIP_CONSENT (1),
+//   BACKCHANNEL_LOGOUT_URI (unset: none; else kong-web's OpenID Connect back-channel logout
+//   URI, with sid required, so its ID tokens carry sid and a sign-out at the provider POSTs a
+//   logout_token there).
 //
 // On stdout it prints exactly one line, "ready <issuer>", once it accepts requests.
 
@@ -44,6 +47,7 @@ const DEFAULT_TTL = 3600;
 // Unset => "Passw0rd!"; set to the empty string => any password (unknown users still fail).
 const FIXED_PASSWORD = process.env.FIXED_PASSWORD ?? 'Passw0rd!';
 const SKIP_CONSENT = (process.env.SKIP_CONSENT ?? '1') !== '0';
+const BACKCHANNEL_LOGOUT_URI = process.env.BACKCHANNEL_LOGOUT_URI || '';
 
 const DEFAULT_AUDIENCE = 'api://default';
 const OTHER_AUDIENCE = 'api://other';
@@ -88,6 +92,10 @@ const CLIENTS = [
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
+    ...(BACKCHANNEL_LOGOUT_URI ? {
+      backchannel_logout_uri: BACKCHANNEL_LOGOUT_URI,
+      backchannel_logout_session_required: true,
+    } : {}),
   },
   {
     client_id: 'kong-m2m',
@@ -150,6 +158,16 @@ function logoutSource(ctx, form) {
 
 function buildProvider(issuer) {
   const configuration = {
+    // The provider refuses outgoing requests to loopback addresses (SSRF
+    // protection); the back-channel logout URI of this test setup is the
+    // gateway on 127.0.0.1, so that one URI, and only it, is let through.
+    fetch: (url, options) => {
+      if (BACKCHANNEL_LOGOUT_URI && String(url) === new URL(BACKCHANNEL_LOGOUT_URI).href) {
+        const { dispatcher: _ssrfGuard, ...rest } = options;
+        return globalThis.fetch(url, rest);
+      }
+      return globalThis.fetch(url, options);
+    },
     clients: CLIENTS,
     jwks: JWKS,
     routes: {
@@ -189,6 +207,7 @@ function buildProvider(issuer) {
       introspection: { enabled: true },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource },
+      backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => (oneOf ? oneOf[0] : DEFAULT_AUDIENCE),
@@ -579,6 +598,8 @@ server.listen(PORT, HOST, () => {
   const issuer = (process.env.ISSUER || `${listenBase}/oauth2/default`).replace(/\/$/, '');
   const provider = buildProvider(issuer);
   provider.on('server_error', (_ctx, err) => process.stderr.write(`okta-idp: server_error: ${err.stack || err}\n`));
+  provider.on('backchannel.error', (_ctx, err, client) => process.stderr.write(`okta-idp: back-channel logout to ${client.clientId} failed: ${err.message} ${err.cause ? (err.cause.code || err.cause.message) : ""}\n`));
+  provider.on('backchannel.success', (_ctx, client) => process.stderr.write(`okta-idp: back-channel logout to ${client.clientId} sent\n`));
   server.on('request', makeHandler(provider, issuer, listenBase));
   process.stdout.write(`ready ${issuer}\n`);
 });

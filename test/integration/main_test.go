@@ -39,7 +39,8 @@ func run(m *testing.M) int {
 		if os.Getenv("STACK_LOG") != "" {
 			logw = os.Stderr
 		}
-		opts := stack.Options{}
+		// Two Kong nodes sharing one Redis (kong.yml's /webr route).
+		opts := stack.Options{SecondGateway: true}
 		if logw != nil {
 			opts.Log = logw
 		}

@@ -71,7 +71,7 @@ func loadKongYML(t *testing.T) kongYML {
 
 func TestComposeFile(t *testing.T) {
 	p := loadCompose(t)
-	want := []string{"httpbin", "idp", "idp-other", "kong", "tests"}
+	want := []string{"httpbin", "idp", "idp-other", "kong", "redis", "tests"}
 	if got := p.ServiceNames(); !slices.Equal(sorted(got), want) {
 		t.Fatalf("services = %v, want %v", got, want)
 	}

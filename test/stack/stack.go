@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/okta-oidc/okta-oidc/internal/testredis"
 	"github.com/okta-oidc/okta-oidc/test/idp"
 )
 
@@ -30,6 +31,15 @@ const (
 	GatewayAddr = "127.0.0.1:8000"
 	IdPPort     = 9400
 	HTTPBinAddr = "127.0.0.1:9402"
+	// RedisPort is where kong.yml's session_storage: redis routes find
+	// Redis (redis_port).
+	RedisPort = 6390
+	// Gateway2Addr is the second gateway ("Kong node 2") when
+	// Options.SecondGateway is set.
+	Gateway2Addr = "127.0.0.1:8010"
+	// BackchannelLogoutURI is kong-web's back-channel logout URI at the
+	// provider: kong.yml's /webr route on the first gateway.
+	BackchannelLogoutURI = "http://" + GatewayAddr + "/webr/backchannel-logout"
 )
 
 // Options configure Start.
@@ -44,6 +54,10 @@ type Options struct {
 	// so the caller serves IdPPort itself (a fault proxy forwarding to
 	// ProviderURL) once Start returns.
 	ProviderPort int
+	// SecondGateway starts a second dev gateway on Gateway2Addr with its
+	// own plugin server and the same kong.yml: two Kong nodes sharing the
+	// Redis on RedisPort.
+	SecondGateway bool
 	// NoWait makes Start fail at once when another stack holds the lock
 	// (make demo), instead of waiting for it (test suites).
 	NoWait bool
@@ -58,6 +72,12 @@ type Stack struct {
 	// ProviderURL is where the provider listens: http://127.0.0.1:9400, or
 	// the ProviderPort when set.
 	ProviderURL string
+	// Gateway2URL is the second gateway (http://127.0.0.1:8010), when
+	// Options.SecondGateway is set.
+	Gateway2URL string
+	// Redis is the redis-server on RedisPort; nil when redis-server is not
+	// installed (outside CI).
+	Redis *testredis.Server
 
 	idpOpts idp.Options
 	idp     *idp.Server
@@ -159,15 +179,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.idpOpts = idp.Options{
 		Port:                   IdPPort,
-		RedirectURIs:           []string{s.GatewayURL + "/web/callback"},
+		RedirectURIs:           []string{s.GatewayURL + "/web/callback", s.GatewayURL + "/webr/callback"},
 		PostLogoutRedirectURIs: []string{s.GatewayURL + "/web/signed-out"},
 		AccessTokenTTL:         o.AccessTokenTTL,
+		Env:                    []string{"BACKCHANNEL_LOGOUT_URI=" + BackchannelLogoutURI},
 		Stdout:                 prefixed(o.Log, "idp"),
 		Stderr:                 prefixed(o.Log, "idp"),
 	}
 	if o.ProviderPort != 0 {
 		s.idpOpts.Port = o.ProviderPort
-		s.idpOpts.Env = []string{fmt.Sprintf("ISSUER=http://127.0.0.1:%d%s", IdPPort, idp.IssuerPath)}
+		s.idpOpts.Env = append(s.idpOpts.Env, fmt.Sprintf("ISSUER=http://127.0.0.1:%d%s", IdPPort, idp.IssuerPath))
 	}
 	if s.idp, err = idp.Start(ctx, s.idpOpts); err != nil {
 		return nil, fmt.Errorf("stack: provider: %w", err)
@@ -177,17 +198,30 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := s.start(o, "httpbin", filepath.Join(o.Dir, "go-httpbin"), nil, "-host", host, "-port", port); err != nil {
 		return nil, err
 	}
-	plugin := filepath.Join(o.Dir, "okta-oidc")
-	env := []string{
-		"KONG_PLUGINS=bundled,okta-oidc",
-		"KONG_PLUGINSERVER_NAMES=okta-oidc",
-		"KONG_PLUGINSERVER_OKTA_OIDC_SOCKET=" + filepath.Join(o.Dir, "okta-oidc.socket"),
-		"KONG_PLUGINSERVER_OKTA_OIDC_START_CMD=" + plugin + " -kong-prefix " + o.Dir,
-		"KONG_PLUGINSERVER_OKTA_OIDC_QUERY_CMD=" + plugin + " -dump",
+	switch {
+	case testredis.Available():
+		redisDir := filepath.Join(o.Dir, "redis")
+		if err := os.MkdirAll(redisDir, 0o700); err != nil {
+			return nil, err
+		}
+		if s.Redis, err = testredis.Run(RedisPort, redisDir); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+	case os.Getenv("CI") == "true":
+		return nil, errors.New("stack: redis-server is not installed (apt-get install redis-server)")
 	}
-	if err := s.start(o, "gateway", filepath.Join(o.Dir, "kong-devgw"), env,
-		"-config", o.KongYML, "-listen", GatewayAddr, "-prefix", o.Dir); err != nil {
+	if err := s.startGateway(o, "gateway", GatewayAddr, o.Dir); err != nil {
 		return nil, err
+	}
+	if o.SecondGateway {
+		dir2 := filepath.Join(o.Dir, "node2")
+		if err := os.MkdirAll(dir2, 0o700); err != nil {
+			return nil, err
+		}
+		if err := s.startGateway(o, "gateway2", Gateway2Addr, dir2); err != nil {
+			return nil, err
+		}
+		s.Gateway2URL = "http://" + Gateway2Addr
 	}
 	if err := waitHTTP(ctx, s.HTTPBinURL+"/get", 200); err != nil {
 		return nil, fmt.Errorf("stack: httpbin: %w", err)
@@ -199,7 +233,44 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := waitHTTP(ctx, s.GatewayURL+"/api/get", 401); err != nil {
 		return nil, fmt.Errorf("stack: plugin server: %w", err)
 	}
+	if s.Gateway2URL != "" {
+		if err := waitHTTP(ctx, s.Gateway2URL+"/api/get", 401); err != nil {
+			return nil, fmt.Errorf("stack: second gateway: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// startGateway starts a dev gateway on addr with its own prefix directory
+// (plugin server socket, logs), running the plugin binary built in o.Dir.
+func (s *Stack) startGateway(o Options, name, addr, prefix string) error {
+	plugin := filepath.Join(o.Dir, "okta-oidc")
+	env := []string{
+		"KONG_PLUGINS=bundled,okta-oidc",
+		"KONG_PLUGINSERVER_NAMES=okta-oidc",
+		"KONG_PLUGINSERVER_OKTA_OIDC_SOCKET=" + filepath.Join(prefix, "okta-oidc.socket"),
+		"KONG_PLUGINSERVER_OKTA_OIDC_START_CMD=" + plugin + " -kong-prefix " + prefix,
+		"KONG_PLUGINSERVER_OKTA_OIDC_QUERY_CMD=" + plugin + " -dump",
+	}
+	return s.start(o, name, filepath.Join(o.Dir, "kong-devgw"), env,
+		"-config", o.KongYML, "-listen", addr, "-prefix", prefix)
+}
+
+// StopRedis stops the stack's Redis, keeping its data for StartRedis (as a
+// Redis with persistence would).
+func (s *Stack) StopRedis() error {
+	if s.Redis == nil {
+		return errors.New("stack: no redis-server")
+	}
+	return s.Redis.StopKeepingData()
+}
+
+// StartRedis starts the stack's Redis again after StopRedis.
+func (s *Stack) StartRedis() error {
+	if s.Redis == nil {
+		return errors.New("stack: no redis-server")
+	}
+	return s.Redis.Restart()
 }
 
 func (s *Stack) start(o Options, name, bin string, env []string, args ...string) error {
@@ -234,8 +305,14 @@ func (s *Stack) RestartProvider(ctx context.Context) error {
 }
 
 // PluginPIDs returns the process ids of running plugin servers started by
-// this stack's gateway.
-func (s *Stack) PluginPIDs() []int {
+// this stack's (first) gateway.
+func (s *Stack) PluginPIDs() []int { return s.pluginPIDs(s.Dir) }
+
+// Plugin2PIDs returns those of the second gateway.
+func (s *Stack) Plugin2PIDs() []int { return s.pluginPIDs(filepath.Join(s.Dir, "node2")) }
+
+// pluginPIDs finds the plugin servers started with -kong-prefix prefix.
+func (s *Stack) pluginPIDs(prefix string) []int {
 	want := filepath.Join(s.Dir, "okta-oidc")
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
@@ -244,9 +321,15 @@ func (s *Stack) PluginPIDs() []int {
 		if err != nil {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == want {
-			pids = append(pids, pid)
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != want {
+			continue
 		}
+		args, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if a := strings.Split(strings.TrimRight(string(args), "\x00"), "\x00"); len(a) >= 2 && a[len(a)-2] == "-kong-prefix" && a[len(a)-1] != prefix {
+			continue
+		}
+		pids = append(pids, pid)
 	}
 	return pids
 }
@@ -271,6 +354,9 @@ func (s *Stack) Stop() {
 	}
 	if s.idp != nil {
 		_ = s.idp.Stop()
+	}
+	if s.Redis != nil {
+		s.Redis.Stop()
 	}
 	if s.ownDir && os.Getenv("KEEP_STACK") != "1" {
 		_ = os.RemoveAll(s.Dir)

@@ -96,6 +96,10 @@ func writeKongYML(dir string) (string, error) {
 	y = strings.ReplaceAll(y, issuer, issuer+fmt.Sprintf("        timeout: %d\n", idpTimeout.Milliseconds()))
 	y = strings.Replace(y, strictLeeway, strictLeeway+fmt.Sprintf("        jwks_min_refresh_interval: %d\n", int(minRefresh.Seconds())), 1)
 	y = strings.ReplaceAll(y, "        logout_path: /web/logout\n", "        logout_path: /web/logout\n        leeway: 0\n")
+	if !strings.Contains(y, "        logout_path: /webr/logout\n") {
+		return "", fmt.Errorf("kong.yml has no /webr route: update writeKongYML")
+	}
+	y = strings.ReplaceAll(y, "        logout_path: /webr/logout\n", "        logout_path: /webr/logout\n        leeway: 0\n")
 	p := filepath.Join(dir, "kong.yml")
 	return p, os.WriteFile(p, []byte(y), 0o600)
 }
