@@ -122,12 +122,8 @@ func checkType(t *testing.T, name string, def map[string]any) {
 	}
 }
 
-func TestValidateFlag(t *testing.T) {
-	bin := build(t)
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yml")
-	bad := filepath.Join(dir, "bad.yml")
-	const y = `_format_version: "3.0"
+// bearerYML is a declarative file with one valid bearer-only entry.
+const bearerYML = `_format_version: "3.0"
 services:
 - name: s
   url: http://127.0.0.1:9402
@@ -138,6 +134,13 @@ services:
     - name: okta-oidc
       config: {issuer: "https://dev-1.okta.com/oauth2/default", auth_methods: [bearer]}
 `
+
+func TestValidateFlag(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	const y = bearerYML
 	if err := os.WriteFile(good, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -163,17 +166,7 @@ services:
 func TestValidateExitCodes(t *testing.T) {
 	bin := build(t)
 	dir := t.TempDir()
-	const y = `_format_version: "3.0"
-services:
-- name: s
-  url: http://127.0.0.1:9402
-  routes:
-  - name: api
-    paths: [/api]
-    plugins:
-    - name: okta-oidc
-      config: {issuer: "https://dev-1.okta.com/oauth2/default", auth_methods: [bearer]}
-`
+	const y = bearerYML
 	tests := []struct {
 		name    string
 		content string // "" with noFile: no file at all
