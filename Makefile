@@ -22,9 +22,10 @@ vet: ## go vet every package
 	$(GO) vet ./...
 
 test: vet unit fuzz-brief ## everything CI runs: unit, every fuzz target briefly, integration (dev gateway + provider + httpbin) and browser e2e
-	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS)|^\s+\S+_test.go'
+	$(GO) test -count=1 -v $(STACK_PKGS) | tee $(BIN)/stack-tests.log | grep -E '^(---|ok|FAIL|PASS|SKIPPED SUITE)|^\s+\S+_test.go'
 	@grep -A1 -- '--- SKIP' $(BIN)/stack-tests.log | grep -E '_test\.go:' | sed 's/^ */  skipped: /' || true
-	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed, $$(grep -c -- '--- SKIP' $(BIN)/stack-tests.log || true) skipped"
+	@grep '^SKIPPED SUITE: ' $(BIN)/stack-tests.log | sed 's/^SKIPPED SUITE: /  skipped suite: /' || true
+	@echo "stack: $$(grep -c -- '--- PASS' $(BIN)/stack-tests.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/stack-tests.log || true) failed, $$(( $$(grep -c -- '--- SKIP' $(BIN)/stack-tests.log || true) + $$(grep -c '^SKIPPED SUITE: ' $(BIN)/stack-tests.log || true) )) skipped"
 
 unit: ## unit tests only (no node, no browser); the summary names every skipped test and why
 	@mkdir -p $(BIN)

@@ -119,7 +119,7 @@ func copyCheckout(t *testing.T, dst string, gitEnv []string) {
 		return os.Lchown(p, otherUID, otherUID)
 	})
 	if errors.Is(err, syscall.EPERM) {
-		t.Skipf("cannot chown a checkout to uid %d (%v): the container's ownership mismatch cannot be reproduced here", otherUID, err)
+		skipOutsideCI(t, "cannot chown a checkout to uid %d (%v): the container's ownership mismatch cannot be reproduced here", otherUID, err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ var (
 // without -buildvcs=false dies on VCS stamping), so a pass means something.
 func TestTestsServiceAsCIRunsIt(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the compose tests container runs as root on a checkout owned by another uid")
+		skipOutsideCI(t, "needs root: the compose tests container runs as root on a checkout owned by another uid")
 	}
 	svc := testsService(t)
 	if svc.User != "" && svc.User != "root" && svc.User != "0" {
@@ -278,4 +278,14 @@ func TestTestsServiceAsCIRunsIt(t *testing.T) {
 			"go", "test", "-count=1", "-v", "-run", "^TestShippedKongYMLValidates$", "./test/integration/")
 		check(t, out, err, "TestShippedKongYMLValidates")
 	})
+}
+
+// skipOutsideCI skips the test on a developer's machine; under CI (which
+// runs as root) the reproduction must run, so it fails instead.
+func skipOutsideCI(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run this test: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }

@@ -24,7 +24,7 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("GATEWAY_URL") != "" {
-		fmt.Println("demo: skipped: needs the local machine's ports, GATEWAY_URL is set")
+		fmt.Println("SKIPPED SUITE: demo: needs the local machine's ports, GATEWAY_URL is set")
 		return
 	}
 	os.Exit(m.Run())

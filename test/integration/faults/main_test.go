@@ -41,7 +41,7 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	if os.Getenv("GATEWAY_URL") != "" {
-		fmt.Println("faults: skipped: needs the local stack, GATEWAY_URL is set")
+		fmt.Println("SKIPPED SUITE: faults: needs the local stack (a fault proxy in front of the provider), GATEWAY_URL is set")
 		return 0
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
