@@ -133,27 +133,15 @@ func (i *Issuer) Metadata(ctx context.Context) (*Metadata, error) {
 // metadata is Metadata; urgent skips the backoff while no document is
 // known (a JWKS fetch, itself spaced out, needs it now).
 func (i *Issuer) metadata(ctx context.Context, urgent bool) (*Metadata, error) {
-	for {
-		i.mu.Lock()
-		now := i.now()
-		if i.meta != nil && now.Sub(i.metaFetched) < metadataTTL {
-			m := i.meta
-			i.mu.Unlock()
-			return m, nil
-		}
-		if ch := i.metaInflight; ch != nil {
-			i.mu.Unlock()
-			if err := wait(ctx, ch); err != nil {
-				return nil, err
-			}
-			i.mu.Lock()
-			m, err := i.meta, i.metaErr
-			i.mu.Unlock()
-			if m == nil {
-				return nil, unavailable(err)
-			}
-			return m, nil
-		}
+	i.mu.Lock()
+	now := i.now()
+	if i.meta != nil && now.Sub(i.metaFetched) < metadataTTL {
+		m := i.meta
+		i.mu.Unlock()
+		return m, nil
+	}
+	ch := i.metaInflight
+	if ch == nil {
 		var allowed bool
 		if i.meta != nil {
 			allowed = now.Sub(i.metaAttempt) >= i.minRefresh
@@ -168,11 +156,23 @@ func (i *Issuer) metadata(ctx context.Context, urgent bool) (*Metadata, error) {
 			}
 			return m, nil
 		}
-		ch := make(chan struct{})
+		ch = make(chan struct{})
 		i.metaInflight, i.metaAttempt = ch, now
-		i.mu.Unlock()
 		go i.fetchMetadata(ch)
 	}
+	i.mu.Unlock()
+	// One fetch at a time: every caller waits for the one in flight (its
+	// own or another's) and takes its result, never starting a second.
+	if err := wait(ctx, ch); err != nil {
+		return nil, err
+	}
+	i.mu.Lock()
+	m, err := i.meta, i.metaErr
+	i.mu.Unlock()
+	if m == nil {
+		return nil, unavailable(err)
+	}
+	return m, nil
 }
 
 // unavailable wraps the last fetch error, for logs, in ErrUnavailable.
