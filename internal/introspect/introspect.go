@@ -205,8 +205,26 @@ func (c *Client) check(cl token.Claims, now time.Time) error {
 	if _, err := token.CheckTimes(cl, now, c.cfg.Leeway, false); err != nil {
 		return err
 	}
-	if tt, ok := cl["token_type"].(string); ok && strings.EqualFold(tt, "refresh_token") {
-		return fmt.Errorf("%w: a refresh token", token.ErrNotAccess)
+	if err := token.CheckBearerClaims(cl); err != nil {
+		return err
+	}
+	if tt, present := cl["token_type"]; present && !bearerType(tt) {
+		return fmt.Errorf("%w: token_type %v", token.ErrNotAccess, tt)
 	}
 	return nil
+}
+
+// bearerType reports whether an introspection answer's token_type names a
+// plain bearer access token: Okta and RFC 7662 servers say Bearer; a DPoP
+// token says DPoP, a refresh token refresh_token.
+func bearerType(tt any) bool {
+	s, ok := tt.(string)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(s) {
+	case "", "bearer", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+		return true
+	}
+	return false
 }

@@ -92,6 +92,18 @@ func TestIntrospect(t *testing.T) {
 	d.answers[opaque("expired")] = answer(now, func(m map[string]any) { m["exp"] = now.Add(-time.Hour).Unix() })
 	d.answers[opaque("exp-string")] = answer(now, func(m map[string]any) { m["exp"] = "9999999999" })
 	d.answers[opaque("refresh")] = answer(now, func(m map[string]any) { m["token_type"] = "refresh_token" })
+	d.answers[opaque("dpop")] = answer(now, func(m map[string]any) {
+		m["token_type"] = "DPoP"
+		m["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+	})
+	d.answers[opaque("cnf-bearer")] = answer(now, func(m map[string]any) { m["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"} })
+	d.answers[opaque("id-token")] = answer(now, func(m map[string]any) { m["token_type"] = "id_token"; m["nonce"] = "n" })
+	d.answers[opaque("nonce")] = answer(now, func(m map[string]any) { m["nonce"] = "n" })
+	d.answers[opaque("logout")] = answer(now, func(m map[string]any) {
+		m["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+	})
+	d.answers[opaque("type-number")] = answer(now, func(m map[string]any) { m["token_type"] = 1 })
+	d.answers[opaque("access-token-type")] = answer(now, func(m map[string]any) { m["token_type"] = "urn:ietf:params:oauth:token-type:access_token" })
 	d.answers[opaque("active-string")] = `{"active":"true","iss":"` + issuer + `","aud":"api://default"}`
 	d.answers[opaque("duplicate")] = `{"active":false,"active":true,"iss":"` + issuer + `","aud":"api://default"}`
 	d.answers[opaque("not-json")] = `<html>`
@@ -107,6 +119,13 @@ func TestIntrospect(t *testing.T) {
 		{"expired", token.ErrExpired, true},
 		{"exp-string", token.ErrClaims, true},
 		{"refresh", token.ErrNotAccess, true},
+		{"dpop", token.ErrBound, true},
+		{"cnf-bearer", token.ErrBound, true},
+		{"id-token", token.ErrNotAccess, true},
+		{"nonce", token.ErrNotAccess, true},
+		{"logout", token.ErrNotAccess, true},
+		{"type-number", token.ErrNotAccess, true},
+		{"access-token-type", nil, false},
 		{"active-string", ErrInactive, true},
 		{"duplicate", nil, false}, // an IdP answer we cannot trust: not the caller's fault
 		{"not-json", nil, false},
@@ -116,7 +135,7 @@ func TestIntrospect(t *testing.T) {
 		t.Run(tt.tok, func(t *testing.T) {
 			cl, err := c.Introspect(context.Background(), opaque(tt.tok))
 			switch tt.tok {
-			case "good":
+			case "good", "access-token-type":
 				if err != nil || cl.String("sub") != "alice" {
 					t.Fatalf("claims %v, err %v", cl, err)
 				}

@@ -279,8 +279,12 @@ func (v *Verifier) checkClaims(c Claims, typ string, now time.Time) (time.Time, 
 // access tokens: RFC 9068's and Okta's.
 var accessTypes = []string{"at+jwt", "okta-internal-at+jwt"}
 
-// checkAccess refuses what must not pass as a Bearer access token.
-func (v *Verifier) checkAccess(c Claims, typ string) error {
+// CheckBearerClaims refuses claims that must never pass as a plain Bearer
+// access token, however they arrived (a verified JWT or an introspection
+// answer): an ID token's nonce or at_hash, a sender-constrained token's
+// cnf (RFC 9449, RFC 8705), and a security event token's events (a
+// back-channel logout token, RFC 8417).
+func CheckBearerClaims(c Claims) error {
 	_, nonce := c["nonce"]
 	_, atHash := c["at_hash"]
 	if nonce || atHash {
@@ -288,6 +292,17 @@ func (v *Verifier) checkAccess(c Claims, typ string) error {
 	}
 	if _, bound := c["cnf"]; bound {
 		return ErrBound
+	}
+	if _, events := c["events"]; events {
+		return fmt.Errorf("%w: a security event token (events)", ErrNotAccess)
+	}
+	return nil
+}
+
+// checkAccess refuses what must not pass as a Bearer access token.
+func (v *Verifier) checkAccess(c Claims, typ string) error {
+	if err := CheckBearerClaims(c); err != nil {
+		return err
 	}
 	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
 	isAccessType := slices.Contains(accessTypes, t)

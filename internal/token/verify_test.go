@@ -341,6 +341,15 @@ func TestVerify(t *testing.T) {
 				return testissuer.Sign(t, rk, with(base, "at_hash", "h"), map[jose.HeaderKey]any{"typ": "at+jwt"})
 			}},
 
+		// a security event token (e.g. an untyped back-channel logout
+		// token: its typ is only a SHOULD) is not an API credential
+		{name: "logout token without typ", want: ErrNotAccess,
+			tok: good(with(base, "events", map[string]any{BackchannelLogoutEvent: map[string]any{}}, "jti", "j1"))},
+		{name: "logout token with typ JWT, no audience configured", want: ErrNotAccess, cfg: noAud,
+			tok: func(t *testing.T) string {
+				return testissuer.Sign(t, rk, with(base, "events", map[string]any{BackchannelLogoutEvent: map[string]any{}}), map[jose.HeaderKey]any{"typ": "JWT"})
+			}},
+
 		// without audience_required only an access token passes
 		{name: "no audience: access token with cid", cfg: noAud, tok: good(with(base, "aud", "api://other"))},
 		{name: "no audience: another app's ID token (no cid, typ JWT)", want: ErrNotAccess, cfg: noAud,
