@@ -96,7 +96,9 @@ func TestIntrospect(t *testing.T) {
 		m["token_type"] = "DPoP"
 		m["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
 	})
-	d.answers[opaque("cnf-bearer")] = answer(now, func(m map[string]any) { m["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"} })
+	d.answers[opaque("cnf-bearer")] = answer(now, func(m map[string]any) {
+		m["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+	})
 	d.answers[opaque("id-token")] = answer(now, func(m map[string]any) { m["token_type"] = "id_token"; m["nonce"] = "n" })
 	d.answers[opaque("nonce")] = answer(now, func(m map[string]any) { m["nonce"] = "n" })
 	d.answers[opaque("logout")] = answer(now, func(m map[string]any) {
