@@ -18,6 +18,7 @@ import (
 	"github.com/okta-oidc/okta-oidc/internal/returnto"
 	"github.com/okta-oidc/okta-oidc/internal/revoke"
 	"github.com/okta-oidc/okta-oidc/internal/session"
+	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
 
@@ -250,7 +251,13 @@ func accessExpiry(c token.Claims, tok *oauth2.Token) time.Time {
 // carries the failure in Err for the log (never a token).
 func (e *Engine) logout(ctx context.Context, r *Request) Decision {
 	jar := session.ParseCookieHeader(r.Header.Values("Cookie"))
-	s, _ := e.store.Load(ctx, jar)
+	s, err := e.store.Load(ctx, jar)
+	if errors.Is(err, sessionstore.ErrUnavailable) {
+		// The store cannot end the session now: saying "signed out" while
+		// a copy of the cookie still opens it on every node would be a lie.
+		// 503, cookies kept, so the user can log out again in a moment.
+		return unavailable(fmt.Errorf("logout: %w", err))
+	}
 	d := Decision{Action: Respond, Reason: ReasonLogout, Status: http.StatusFound, Header: http.Header{}, Subject: s.Subject}
 	d.Header.Set("Cache-Control", "no-store")
 	for _, n := range session.ClearCookies(e.cfg.Cookie.Name, jar) {

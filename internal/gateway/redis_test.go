@@ -101,6 +101,14 @@ func TestRedisDownFailsClosed(t *testing.T) {
 			t.Errorf("%s: the session cookie was cleared", what)
 		}
 		wantPass(t, e.decide(request("GET", "/web/api", bearer(tok), nil)))
+		// Logout cannot end the session now: it must not pretend to (a
+		// copy of the cookie would open it on every node once Redis is
+		// back), so it answers 503 and keeps the cookie.
+		lo := e.decide(request("GET", "/web/logout", cookieHeader(set), nil))
+		wantStatus(t, lo, http.StatusServiceUnavailable)
+		if strings.Contains(strings.Join(lo.Header.Values("Set-Cookie"), ""), "okta_session=;") {
+			t.Errorf("%s: logout cleared the session cookie without ending the session", what)
+		}
 	}
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
