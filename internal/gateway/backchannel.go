@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/okta-oidc/okta-oidc/internal/token"
 )
@@ -50,6 +51,15 @@ func (e *Engine) backchannelLogout(ctx context.Context, r *Request) Decision {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return backchannelError(http.StatusBadRequest, "expected a form", errors.New("back-channel logout: not a form"))
 	}
+	// The body is read only once its announced size is known to be small:
+	// a body past nginx's buffer reaches the plugin server whole (go-pdk
+	// reads Kong's temp file), and Kong sets no client_max_body_size.
+	switch n, err := strconv.ParseInt(r.Header.Get("Content-Length"), 10, 64); {
+	case err != nil || n < 0:
+		return backchannelError(http.StatusLengthRequired, "a Content-Length is required", errors.New("back-channel logout: no Content-Length"))
+	case n > maxLogoutBody:
+		return backchannelError(http.StatusRequestEntityTooLarge, "body too large", errors.New("back-channel logout: body too large"))
+	}
 	if r.Body == nil {
 		return Internal(errors.New("back-channel logout: the request body cannot be read"))
 	}
@@ -71,7 +81,8 @@ func (e *Engine) backchannelLogout(ctx context.Context, r *Request) Decision {
 		}
 		return backchannelError(http.StatusServiceUnavailable, "", fmt.Errorf("back-channel logout: %w", err))
 	}
-	fresh, err := e.ender.UseOnce(ctx, "jti "+claims.String("jti"), logoutTokenReplaySeconds)
+	jti := "jti " + claims.String("jti")
+	fresh, err := e.ender.UseOnce(ctx, jti, logoutTokenReplaySeconds)
 	if err != nil {
 		return backchannelError(http.StatusServiceUnavailable, "", fmt.Errorf("back-channel logout: %w", err))
 	}
@@ -80,6 +91,11 @@ func (e *Engine) backchannelLogout(ctx context.Context, r *Request) Decision {
 	}
 	n, err := e.ender.EndSessions(ctx, claims.String("sub"), claims.String("sid"))
 	if err != nil {
+		// The IdP retries a logout that failed: let the same token in
+		// again, or the sessions it names would never end.
+		if ferr := e.ender.Forget(context.WithoutCancel(ctx), jti); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
 		return backchannelError(http.StatusServiceUnavailable, "", fmt.Errorf("back-channel logout: %w", err))
 	}
 	d := respond(http.StatusOK, ReasonBackchannelLogout, nil, "text/plain; charset=utf-8", nil)

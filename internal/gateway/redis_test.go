@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/issuer"
+	"github.com/okta-oidc/okta-oidc/internal/sessionstore"
 	"github.com/okta-oidc/okta-oidc/internal/testissuer"
 	"github.com/okta-oidc/okta-oidc/internal/testredis"
 	"github.com/okta-oidc/okta-oidc/internal/token"
@@ -153,7 +155,7 @@ func (e *env) logoutToken(t *testing.T, mod func(map[string]any)) string {
 }
 
 func postLogout(eng *Engine, body string) Decision {
-	r := request("POST", "/web/backchannel", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, nil)
+	r := request("POST", "/web/backchannel", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Length": {strconv.Itoa(len(body))}}, nil)
 	r.Body = func() ([]byte, error) { return []byte(body), nil }
 	return on(eng, r)
 }
@@ -236,5 +238,68 @@ func TestBackchannelLogoutNeedsRedis(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "backchannel_logout_path") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// failingEnder fails EndSessions a given number of times, as Redis failing
+// between the jti check and the deletion would.
+type failingEnder struct {
+	sessionstore.Ender
+	fails int
+}
+
+func (f *failingEnder) EndSessions(ctx context.Context, sub, sid string) (int, error) {
+	if f.fails > 0 {
+		f.fails--
+		return 0, sessionstore.ErrUnavailable
+	}
+	return f.Ender.EndSessions(ctx, sub, sid)
+}
+
+// TestBackchannelLogoutCanBeRetried: when the sessions could not be ended,
+// the answer is 503 and the IdP's retry of the same logout token is
+// honoured (its jti is not burnt); once it succeeded, a replay is refused.
+func TestBackchannelLogoutCanBeRetried(t *testing.T) {
+	srv := testredis.Start(t)
+	e, node2 := redisEnvs(t, srv, nil)
+	alice := cookieHeader(e.loginSID("sid-alice"))
+	node2.ender = &failingEnder{Ender: node2.ender, fails: 1}
+	body := "logout_token=" + e.logoutToken(t, nil)
+	wantStatus(t, postLogout(node2, body), http.StatusServiceUnavailable)
+	wantPass(t, on(node2, request("GET", "/web/page", alice, nil)))
+	wantStatus(t, postLogout(node2, body), http.StatusOK)
+	if d := on(node2, request("GET", "/web/page", alice, nil)); d.Action == Pass {
+		t.Fatal("the session passed after the retried back-channel logout")
+	}
+	wantStatus(t, postLogout(node2, body), http.StatusBadRequest)
+}
+
+// TestBackchannelLogoutBoundsTheBody: the body is read only when its
+// announced size is small: no Content-Length is 411, a large one 413, and
+// neither reads it (a huge body would be loaded whole into the plugin
+// server's memory).
+func TestBackchannelLogoutBoundsTheBody(t *testing.T) {
+	srv := testredis.Start(t)
+	_, node2 := redisEnvs(t, srv, nil)
+	for _, tt := range []struct {
+		length string
+		want   int
+	}{
+		{"", http.StatusLengthRequired},
+		{"abc", http.StatusLengthRequired},
+		{"-1", http.StatusLengthRequired},
+		{strconv.Itoa(maxLogoutBody + 1), http.StatusRequestEntityTooLarge},
+		{"99999999999", http.StatusRequestEntityTooLarge},
+	} {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		if tt.length != "" {
+			h.Set("Content-Length", tt.length)
+		}
+		r := request("POST", "/web/backchannel", h, nil)
+		r.Body = func() ([]byte, error) {
+			t.Errorf("Content-Length %q: the body was read", tt.length)
+			return nil, nil
+		}
+		wantStatus(t, on(node2, r), tt.want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -487,9 +488,10 @@ func TestBackchannelLogoutReadsTheBody(t *testing.T) {
 		"iss": iss.URL, "aud": "kong-web", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": rand.Text(),
 		"sub": "alice", "events": map[string]any{token.BackchannelLogoutEvent: map[string]any{}},
 	}, nil)
+	body := "logout_token=" + tok
 	env, calls := run(t, cfg, test.Request{Method: "POST", Url: "http://gw.example/bc",
-		Headers: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		Body:    []byte("logout_token=" + tok)})
+		Headers: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Length": {strconv.Itoa(len(body))}},
+		Body:    []byte(body)})
 	if env.ClientRes.Status != 200 {
 		t.Fatalf("status %d, calls %q", env.ClientRes.Status, calls)
 	}

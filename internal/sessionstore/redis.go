@@ -338,9 +338,21 @@ func (r *Redis) EndSessions(ctx context.Context, sub, sid string) (int, error) {
 func (r *Redis) UseOnce(ctx context.Context, key string, ttlSeconds int) (bool, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	ok, err := r.client.SetNX(ctx, r.hash("once", r.scope+" "+key), 1, time.Duration(ttlSeconds)*time.Second).Result()
+	ok, err := r.client.SetNX(ctx, r.onceKey(key), 1, time.Duration(ttlSeconds)*time.Second).Result()
 	if err != nil {
 		return false, unavailable("setnx", err)
 	}
 	return ok, nil
 }
+
+// Forget implements Ender.
+func (r *Redis) Forget(ctx context.Context, key string) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := r.client.Del(ctx, r.onceKey(key)).Err(); err != nil {
+		return unavailable("del", err)
+	}
+	return nil
+}
+
+func (r *Redis) onceKey(key string) string { return r.hash("once", r.scope+" "+key) }

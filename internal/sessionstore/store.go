@@ -46,6 +46,9 @@ type Ender interface {
 	EndSessions(ctx context.Context, sub, sid string) (int, error)
 	// UseOnce records key for ttl and reports whether it was new.
 	UseOnce(ctx context.Context, key string, ttlSeconds int) (bool, error)
+	// Forget drops a key UseOnce recorded, so that the work it guarded can
+	// be tried again after a failure.
+	Forget(ctx context.Context, key string) error
 }
 
 // Cookie keeps the whole session, sealed, in the browser's cookies.
