@@ -78,7 +78,7 @@ func (e *Engine) earlierCredential(r *Request) (Decision, bool) {
 
 // identify adds Kong's identity to a decision: the mapped consumer and the
 // authenticated groups on a pass with claims, and the anonymous consumer in
-// place of a 401. Everything else (403, redirects to login, 400, 5xx) is
+// place of a 401 for missing or invalid credentials. Everything else (403, redirects to login, 400, 5xx) is
 // left as it is: anonymous never bypasses the policy.
 func (e *Engine) identify(ctx context.Context, r *Request, d Decision) Decision {
 	id := e.cfg.Identity
@@ -88,7 +88,10 @@ func (e *Engine) identify(ctx context.Context, r *Request, d Decision) Decision 
 	switch {
 	case d.Action == Pass && d.claims != nil:
 		return e.identifyPass(ctx, r, d)
-	case id.Anonymous != "" && d.Action == Respond && d.Status == http.StatusUnauthorized:
+	case id.Anonymous != "" && d.Action == Respond && d.Status == http.StatusUnauthorized &&
+		(d.Reason == ReasonNoCredentials || d.Reason == ReasonTokenInvalid):
+		// Only "no or no valid credentials": a failed login callback
+		// (also a 401) stays an answer, never an anonymous pass.
 		return e.anonymous(ctx, r, d)
 	}
 	return d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -372,4 +373,34 @@ func TestNoIdentityKeysNoIdentity(t *testing.T) {
 	}
 	wantHeader(t, d.Upstream, "x-consumer-id", "")
 	wantStatus(t, e.decide(kreq(map[string][]string{}, k, false)), http.StatusUnauthorized)
+}
+
+// TestAnonymousNeverAnswersAFailedLogin: anonymous stands in only for a
+// request without (valid) credentials; the IdP refusing a login at the
+// callback (a 401 page) stays an answer, never an anonymous pass upstream.
+func TestAnonymousNeverAnswersAFailedLogin(t *testing.T) {
+	e, k := identityEnv(t, func(r *config.Raw) {
+		r.AuthMethods = nil // bearer, session, authorization_code
+		r.Anonymous = sp("anonymous")
+	})
+	raw := map[string][]string{}
+	for name, v := range browser() {
+		raw[strings.ToLower(name)] = v
+	}
+	r := kreq(raw, k, false)
+	r.Target = func() (string, error) { return "/web/page", nil }
+	d := e.decide(r)
+	wantStatus(t, d, http.StatusFound)
+	loc, _ := url.Parse(d.Header.Get("Location"))
+	c := d.Header.Values("Set-Cookie")
+	name, rest, _ := strings.Cut(c[len(c)-1], "=")
+	value, _, _ := strings.Cut(rest, ";")
+	raw["cookie"] = []string{name + "=" + value}
+	r = kreq(raw, k, false)
+	r.Target = func() (string, error) { return "/web/callback?error=access_denied&state=" + loc.Query().Get("state"), nil }
+	d = e.decide(r)
+	wantStatus(t, d, http.StatusUnauthorized)
+	if d.Reason != ReasonCallbackFailed {
+		t.Fatalf("reason %s, want %s", d.Reason, ReasonCallbackFailed)
+	}
 }
