@@ -397,7 +397,9 @@ func TestAnonymousNeverAnswersAFailedLogin(t *testing.T) {
 	value, _, _ := strings.Cut(rest, ";")
 	raw["cookie"] = []string{name + "=" + value}
 	r = kreq(raw, k, false)
-	r.Target = func() (string, error) { return "/web/callback?error=access_denied&state=" + loc.Query().Get("state"), nil }
+	r.Target = func() (string, error) {
+		return "/web/callback?error=access_denied&state=" + loc.Query().Get("state"), nil
+	}
 	d = e.decide(r)
 	wantStatus(t, d, http.StatusUnauthorized)
 	if d.Reason != ReasonCallbackFailed {
