@@ -156,7 +156,7 @@ func setConsumer(rq *request, c *Consumer, credID string) error {
 	if consumer == nil && cred == nil {
 		return fmt.Errorf("either credential or consumer must be provided")
 	}
-	rq.authConsumer, rq.authCredential = consumer, cred
+	rq.authConsumer, rq.authCredential, rq.authCredentialLua = consumer, cred, cred != nil
 	set := func(name, v string) { serviceRequestHeaders.set(rq, name, []string{v}) }
 	clear := func(name string) { serviceRequestHeaders.clear(rq, name) }
 	if c != nil && c.ID != "" {
@@ -315,17 +315,22 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 		groups = deny
 	}
 	forbidden := func() *exitResponse { return rq.kongError(403, "You cannot consume this service", nil) }
-	consumerID := ""
+	// groups.get_current_consumer_id: (get_consumer() or EMPTY).id or
+	// (get_credential() or EMPTY).consumer_id. A Go plugin's consumer or
+	// credential arrives with proto3 defaults, so its "" id is a (truthy)
+	// consumer id; only a credential set by an emulated Lua plugin has a nil
+	// consumer_id.
+	consumerID, hasConsumer := "", false
 	if rq.authConsumer != nil {
-		consumerID = rq.authConsumer.Id
-	} else if rq.authCredential != nil {
-		consumerID = rq.authCredential.ConsumerId
+		consumerID, hasConsumer = rq.authConsumer.Id, true
+	} else if rq.authCredential != nil && !rq.authCredentialLua {
+		consumerID, hasConsumer = rq.authCredential.ConsumerId, true
 	}
 	var (
-		have    []string
+		have    []any
 		blocked bool
 	)
-	if consumerID == "" {
+	if !hasConsumer {
 		ag, ok := authenticatedGroups(rq)
 		if !ok {
 			if rq.authCredential != nil {
@@ -337,17 +342,22 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 		blocked = isDeny == intersects(groups, ag)
 	} else {
 		var (
-			ag []string
+			ag []any
 			ok bool
 		)
 		if rq.authCredential == nil || cfgBool(conf, "always_use_authenticated_groups") {
 			ag, ok = authenticatedGroups(rq)
 		}
 		if ok {
-			consumerID = ""
+			hasConsumer = false
 			have = ag
 			blocked = isDeny == intersects(groups, ag)
 		} else {
+			// acls:each_for_consumer validates the id as a uuid: an
+			// invalid one is an error, which the handler throws (500)
+			if !isUUIDAnyCase(consumerID) {
+				return nil, fmt.Errorf("acl: invalid consumer id %q: expected a valid UUID", consumerID)
+			}
 			var cg []string
 			if c := rq.snap.cfg.consumers.byID[consumerID]; c != nil {
 				cg = c.Groups
@@ -358,8 +368,10 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 				}
 				return rq.kongError(401, "Unauthorized", nil), nil
 			}
-			have = cg
-			blocked = isDeny == intersects(groups, cg)
+			for _, g := range cg {
+				have = append(have, g)
+			}
+			blocked = isDeny == intersects(groups, have)
 		}
 	}
 	if blocked {
@@ -367,10 +379,13 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 	}
 	if !cfgBool(conf, "hide_groups_header") {
 		name := "X-Authenticated-Groups"
-		if consumerID != "" {
+		if hasConsumer {
 			name = "X-Consumer-Groups"
 		}
-		v := strings.Join(have, ", ")
+		v, err := luaConcat(have, ", ")
+		if err != nil {
+			return nil, fmt.Errorf("acl: %w", err)
+		}
 		if v == "" {
 			v = " " // kong.service.request.set_header sends "" as " "
 		}
@@ -380,32 +395,46 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 }
 
 // authenticatedGroups is groups.get_authenticated_groups: the sequence in
-// kong.ctx.shared.authenticated_groups when it is a table.
-func authenticatedGroups(rq *request) ([]string, bool) {
+// kong.ctx.shared.authenticated_groups when it is a table, entries as they
+// are (a group matches only a string entry).
+func authenticatedGroups(rq *request) ([]any, bool) {
 	switch t := rq.ctxShared["authenticated_groups"].(type) {
 	case []any:
-		out := []string{}
+		out := []any{}
 		for _, v := range t {
 			if v == nil {
 				break // #t stops at the first nil
 			}
-			if s, ok := v.(string); ok {
-				out = append(out, s)
-			} else {
-				out = append(out, fmt.Sprint(v))
-			}
+			out = append(out, v)
 		}
 		return out, true
 	case map[string]any:
-		return []string{}, true // a table without a sequence part
+		return []any{}, true // a table without a sequence part
 	}
 	return nil, false
 }
 
-func intersects(want, have []string) bool {
+// luaConcat is table.concat(t, sep): strings and numbers only, anything
+// else throws.
+func luaConcat(t []any, sep string) (string, error) {
+	parts := make([]string, len(t))
+	for i, v := range t {
+		switch v := v.(type) {
+		case string:
+			parts[i] = v
+		case float64:
+			parts[i] = luaNumber(v)
+		default:
+			return "", fmt.Errorf("invalid value (at index %d) in table for 'concat'", i+1)
+		}
+	}
+	return strings.Join(parts, sep), nil
+}
+
+func intersects(want []string, have []any) bool {
 	for _, w := range want {
 		for _, h := range have {
-			if w == h {
+			if s, ok := h.(string); ok && w == s {
 				return true
 			}
 		}

@@ -74,7 +74,9 @@ func TestACLAuthenticatedGroups(t *testing.T) {
 		{"denied", map[string]any{"deny": []any{"everyone"}}, []any{"everyone"}, false, 403, ""},
 		{"deny, not in it", map[string]any{"deny": []any{"blocked"}}, []any{"everyone"}, false, 0, "everyone"},
 		{"no groups, no credential", map[string]any{"allow": []any{"kong_group"}}, nil, false, 401, ""},
-		{"no groups, a credential", map[string]any{"allow": []any{"kong_group"}}, nil, true, 403, ""},
+		{"no groups, a Lua credential", map[string]any{"allow": []any{"kong_group"}}, nil, true, 403, ""},
+		{"number entry matches no group", map[string]any{"allow": []any{"3"}}, []any{float64(3)}, false, 403, ""},
+		{"number entry in the header", map[string]any{"allow": []any{"a"}}, []any{"a", float64(3)}, false, 0, "a, 3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,9 +86,71 @@ func TestACLAuthenticatedGroups(t *testing.T) {
 				rq.ctxShared["authenticated_groups"] = tc.groups
 			}
 			if tc.cred {
-				rq.authCredential = &kpp.AuthenticatedCredential{Id: "c"}
+				// key-auth's credential: consumer_id is nil on Kong
+				rq.authCredential, rq.authCredentialLua = &kpp.AuthenticatedCredential{Id: "c"}, true
 			}
 			ex, err := aclAccess(rq, conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != 0 {
+				if ex == nil || ex.status != tc.want {
+					t.Fatalf("exit %+v, want %d", ex, tc.want)
+				}
+				return
+			}
+			if ex != nil {
+				t.Fatalf("exit %d, want pass", ex.status)
+			}
+			if v, _ := rq.hdrs.get("X-Authenticated-Groups"); v != tc.header {
+				t.Fatalf("X-Authenticated-Groups = %q", v)
+			}
+		})
+	}
+}
+
+// A Go plugin's credential without a consumer reaches Lua with consumer_id
+// "" (proto3 default), which is truthy: Kong's acl takes the consumer
+// branch, ignores authenticated_groups unless always_use_authenticated_groups
+// is set, and get_consumer_groups("") throws (500). Same for a Go consumer
+// whose id is "".
+func TestACLGoIdentityWithoutConsumer(t *testing.T) {
+	groups := []any{"kong_group"}
+	cases := []struct {
+		name     string
+		always   bool
+		consumer *kpp.Consumer
+		cred     *kpp.AuthenticatedCredential
+		groups   []any
+		wantErr  bool
+		want     int // 0 = pass
+		header   string
+	}{
+		{"credential, no flag: 500", false, nil, &kpp.AuthenticatedCredential{Id: "cred"}, groups, true, 0, ""},
+		{"credential, flag, in group", true, nil, &kpp.AuthenticatedCredential{Id: "cred"}, groups, false, 0, "kong_group"},
+		{"credential, flag, not in group", true, nil, &kpp.AuthenticatedCredential{Id: "cred"}, []any{"other"}, false, 403, ""},
+		{"credential, flag, no groups: 500", true, nil, &kpp.AuthenticatedCredential{Id: "cred"}, nil, true, 0, ""},
+		{"consumer id \"\", no credential, groups decide", false, &kpp.Consumer{}, nil, groups, false, 0, "kong_group"},
+		{"consumer id \"\", no groups: 500", false, &kpp.Consumer{}, nil, nil, true, 0, ""},
+		{"consumer id not a uuid: 500", false, &kpp.Consumer{Id: "abc"}, &kpp.AuthenticatedCredential{Id: "cred"}, groups, true, 0, ""},
+		{"consumer uuid without acls: 403", false, &kpp.Consumer{Id: "6f0e1c52-3c57-4f5e-9d4a-2f7b1c0e9a11"}, &kpp.AuthenticatedCredential{Id: "cred"}, groups, false, 403, ""},
+		{"entry not a string or number: 500", true, nil, &kpp.AuthenticatedCredential{Id: "cred"}, []any{"kong_group", true}, true, 0, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := bundledConf(t, "acl", map[string]any{"allow": []any{"kong_group"}, "always_use_authenticated_groups": tc.always})
+			rq := &request{ctxShared: map[string]any{}, hdrs: &headerList{}, snap: &snapshot{cfg: &declConfig{}}}
+			if tc.groups != nil {
+				rq.ctxShared["authenticated_groups"] = tc.groups
+			}
+			rq.authConsumer, rq.authCredential = tc.consumer, tc.cred
+			ex, err := aclAccess(rq, conf)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("exit %+v, want an error (500)", ex)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
