@@ -1,9 +1,11 @@
 package devgw
 
 import (
+	"strings"
 	"testing"
 
 	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func bundledConf(t *testing.T, name string, raw map[string]any) map[string]any {
@@ -165,6 +167,62 @@ func TestACLGoIdentityWithoutConsumer(t *testing.T) {
 			}
 			if v, _ := rq.hdrs.get("X-Authenticated-Groups"); v != tc.header {
 				t.Fatalf("X-Authenticated-Groups = %q", v)
+			}
+		})
+	}
+}
+
+// checks.normalize_multi_header: every header setter of kong.response and
+// kong.service.request, and kong.response.exit, sends "" as " ".
+func TestHeaderSettersSendBlankAsSpace(t *testing.T) {
+	blank := structpb.NewStringValue("")
+	list := structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewStringValue(""), structpb.NewStringValue("x")}})
+	kv := func(v *structpb.Value) []byte { return mustMarshal(t, &kpp.KV{K: "X-B", V: v}) }
+	table := func(v *structpb.Value) []byte {
+		return mustMarshal(t, &structpb.Struct{Fields: map[string]*structpb.Value{"X-B": v}})
+	}
+	upstream := func(rq *request) []string { return rq.hdrs.values("X-B") }
+	downstream := func(rq *request) []string {
+		var out []string
+		for _, l := range rq.resp.lines {
+			if l.name == "X-B" {
+				out = append(out, l.value)
+			}
+		}
+		return out
+	}
+	exit := func(rq *request) []string {
+		var out []string
+		for _, l := range rq.exit.headers {
+			out = append(out, l.value)
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		fn   pdkFunc
+		args []byte
+		read func(*request) []string
+		want string
+	}{
+		{"service.request.set_header", serviceRequestHeaders.setHeader, kv(blank), upstream, " "},
+		{"service.request.add_header", serviceRequestHeaders.addHeader, kv(blank), upstream, " "},
+		{"service.request.add_header list", serviceRequestHeaders.addHeader, kv(list), upstream, " |x"},
+		{"service.request.set_headers", serviceRequestHeaders.setHeaders, table(blank), upstream, " "},
+		{"service.request.set_headers list", serviceRequestHeaders.setHeaders, table(list), upstream, " |x"},
+		{"response.set_header", responseHeaders.setHeader, kv(blank), downstream, " "},
+		{"response.add_header", responseHeaders.addHeader, kv(blank), downstream, " "},
+		{"response.set_headers", responseHeaders.setHeaders, table(list), downstream, " |x"},
+		{"response.exit", pdkResponseExit, mustMarshal(t, &kpp.ExitArgs{Status: 200, Headers: &structpb.Struct{Fields: map[string]*structpb.Value{"X-B": list}}}), exit, " |x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rq := &request{phase: "access", ctxShared: map[string]any{}, hdrs: &headerList{}}
+			if res := tc.fn(rq, tc.args); res.kind == pdkThrow {
+				t.Fatalf("threw: %s", res.msg)
+			}
+			if got := strings.Join(tc.read(rq), "|"); got != tc.want {
+				t.Fatalf("X-B = %q, want %q", got, tc.want)
 			}
 		})
 	}
