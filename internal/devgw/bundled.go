@@ -186,34 +186,7 @@ func setConsumer(rq *request, c *Consumer, credID string) error {
 
 // queryArgs is kong.request.get_query(): a bare name is true, a repeated
 // one a list.
-func queryArgs(raw string) map[string]any {
-	out := map[string]any{}
-	n := 0
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		if n++; n > 100 {
-			break
-		}
-		k, v, hasEq := strings.Cut(part, "=")
-		k, _ = url.QueryUnescape(strings.ReplaceAll(k, "+", " "))
-		var val any = true
-		if hasEq {
-			s, _ := url.QueryUnescape(strings.ReplaceAll(v, "+", " "))
-			val = s
-		}
-		switch cur := out[k].(type) {
-		case nil:
-			out[k] = val
-		case []any:
-			out[k] = append(cur, val)
-		default:
-			out[k] = []any{cur, val}
-		}
-	}
-	return out
-}
+func queryArgs(raw string) map[string]any { return decodeArgs(raw, 100) }
 
 // headerTableGet reads ngx.req.get_headers()[name]: the raw lower-cased
 // key, then the name normalised (lower case, "_" as "-").
@@ -470,6 +443,27 @@ func rateLimitCheck(conf map[string]any) []string {
 	if !any {
 		probs = append(probs, "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'")
 	}
+	// validate_periods_order
+	periods := []string{"second", "minute", "hour", "day", "month", "year"}
+order:
+	for i, lower := range periods {
+		v1, ok := cfgNumber(conf, lower)
+		if !ok {
+			continue
+		}
+		for _, upper := range periods[i+1:] {
+			if v2, ok := cfgNumber(conf, upper); ok && v2 < v1 {
+				probs = append(probs, fmt.Sprintf("The limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)", upper, v2, lower, v1))
+				break order
+			}
+		}
+	}
+	if cfgString(conf, "limit_by") == "header" && cfgString(conf, "header_name") == "" {
+		probs = append(probs, "header_name: required field missing")
+	}
+	if v, ok := cfgNumber(conf, "error_code"); ok && v <= 0 {
+		probs = append(probs, "error_code: value must be greater than 0")
+	}
 	if cfgString(conf, "policy") != "local" {
 		probs = append(probs, "policy: only 'local' is supported by kong-devgw")
 	}
@@ -497,28 +491,28 @@ type rateCount struct {
 func rateLimitAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 	now := time.Now()
 	nowMS := now.UnixMilli()
-	identifier := ""
+	// get_identifier: only a nil identifier falls back to the client IP;
+	// a Go plugin's consumer or credential with id "" limits on "".
+	identifier, found := "", false
 	switch cfgString(conf, "limit_by") {
 	case "service":
 		if rq.service != nil {
-			identifier = rq.service.ID
+			identifier, found = rq.service.ID, true
 		}
 	case "consumer":
 		if rq.authConsumer != nil {
-			identifier = rq.authConsumer.Id
+			identifier, found = rq.authConsumer.Id, true
 		} else if rq.authCredential != nil {
-			identifier = rq.authCredential.Id
+			identifier, found = rq.authCredential.Id, true
 		}
 	case "credential":
 		if rq.authCredential != nil {
-			identifier = rq.authCredential.Id
+			identifier, found = rq.authCredential.Id, true
 		}
 	case "header":
-		if v, ok := rq.hdrs.kongGetHeader(cfgString(conf, "header_name")).(string); ok {
-			identifier = v
-		}
+		identifier, found = rq.hdrs.kongGetHeader(cfgString(conf, "header_name")).(string)
 	}
-	if identifier == "" {
+	if !found {
 		identifier = rq.remoteAddr // kong.client.get_forwarded_ip()
 	}
 	rid, sid := "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
@@ -588,6 +582,10 @@ func rateLimitAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 			rq.resp.set("Retry-After", []string{fmt.Sprint(reset)})
 		}
 		code, _ := cfgNumber(conf, "error_code")
+		if code < 400 || code > 599 || code != math.Trunc(code) {
+			// kong.response.error throws: "code must be a number between 400 and 599"
+			return nil, fmt.Errorf("rate-limiting: code must be a number between 400 and 599")
+		}
 		return rq.kongError(int(code), cfgString(conf, "error_message"), nil), nil
 	}
 	// Kong increments in a timer right after the access phase.

@@ -227,3 +227,65 @@ func TestHeaderSettersSendBlankAsSpace(t *testing.T) {
 		})
 	}
 }
+
+// rate-limiting as Kong 3.9.1: an error_code below 400 makes
+// kong.response.error throw (500); only a nil identifier falls back to the
+// client IP, so a Go credential with id "" is limited on "" (all such
+// clients share one counter); the schema's entity checks.
+func TestRateLimiting(t *testing.T) {
+	newRq := func(route, addr string) *request {
+		return &request{ctxShared: map[string]any{}, hdrs: &headerList{}, remoteAddr: addr,
+			plugin: &pluginEntity{Route: &Route{ID: route}}}
+	}
+	t.Run("error_code below 400 is a 500", func(t *testing.T) {
+		conf := bundledConf(t, "rate-limiting", map[string]any{"day": 1, "limit_by": "ip", "error_code": 200})
+		rq := newRq("rl-code", "192.0.2.1")
+		if ex, err := rateLimitAccess(rq, conf); ex != nil || err != nil {
+			t.Fatalf("first request: %+v %v", ex, err)
+		}
+		ex, err := rateLimitAccess(newRq("rl-code", "192.0.2.1"), conf)
+		if err == nil {
+			t.Fatalf("over the limit with error_code 200: exit %+v, want an error (500)", ex)
+		}
+	})
+	t.Run("empty credential id is an identifier", func(t *testing.T) {
+		conf := bundledConf(t, "rate-limiting", map[string]any{"day": 1, "limit_by": "credential"})
+		for i, addr := range []string{"192.0.2.1", "192.0.2.2"} {
+			rq := newRq("rl-empty-id", addr)
+			rq.authCredential = &kpp.AuthenticatedCredential{}
+			ex, err := rateLimitAccess(rq, conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 1 && (ex == nil || ex.status != 429) {
+				t.Fatalf("second client with credential id \"\": %+v, want 429 (one counter for \"\")", ex)
+			}
+		}
+	})
+	t.Run("no credential falls back to the IP", func(t *testing.T) {
+		conf := bundledConf(t, "rate-limiting", map[string]any{"day": 1, "limit_by": "credential"})
+		for _, addr := range []string{"192.0.2.1", "192.0.2.2"} {
+			if ex, err := rateLimitAccess(newRq("rl-nil-id", addr), conf); ex != nil || err != nil {
+				t.Fatalf("%s: %+v %v", addr, ex, err)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		conf map[string]any
+		want string
+	}{
+		{map[string]any{"minute": 10, "hour": 5}, "The limit for hour(5.0) cannot be lower than the limit for minute(10.0)"},
+		{map[string]any{"second": 10, "day": 5, "hour": 1}, "The limit for hour(1.0) cannot be lower than the limit for second(10.0)"},
+		{map[string]any{"minute": 1, "limit_by": "header"}, "header_name: required field missing"},
+		{map[string]any{"minute": 1, "error_code": 0}, "error_code: value must be greater than 0"},
+	} {
+		info := bundledInfo("rate-limiting")
+		conf, errs := validateRecord(info.schema, tc.conf)
+		if !errs.empty() {
+			t.Fatalf("%v: %v", tc.conf, errs.flatten("config"))
+		}
+		if p := info.bundled.check(conf); strings.Join(p, "; ") != tc.want {
+			t.Errorf("%v: problems %q, want %q", tc.conf, p, tc.want)
+		}
+	}
+}
