@@ -156,7 +156,7 @@ func setConsumer(rq *request, c *Consumer, credID string) error {
 	if consumer == nil && cred == nil {
 		return fmt.Errorf("either credential or consumer must be provided")
 	}
-	rq.authConsumer, rq.authCredential = consumer, cred
+	rq.authConsumer, rq.authCredential, rq.authCredentialLua = consumer, cred, cred != nil
 	set := func(name, v string) { serviceRequestHeaders.set(rq, name, []string{v}) }
 	clear := func(name string) { serviceRequestHeaders.clear(rq, name) }
 	if c != nil && c.ID != "" {
@@ -186,34 +186,7 @@ func setConsumer(rq *request, c *Consumer, credID string) error {
 
 // queryArgs is kong.request.get_query(): a bare name is true, a repeated
 // one a list.
-func queryArgs(raw string) map[string]any {
-	out := map[string]any{}
-	n := 0
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		if n++; n > 100 {
-			break
-		}
-		k, v, hasEq := strings.Cut(part, "=")
-		k, _ = url.QueryUnescape(strings.ReplaceAll(k, "+", " "))
-		var val any = true
-		if hasEq {
-			s, _ := url.QueryUnescape(strings.ReplaceAll(v, "+", " "))
-			val = s
-		}
-		switch cur := out[k].(type) {
-		case nil:
-			out[k] = val
-		case []any:
-			out[k] = append(cur, val)
-		default:
-			out[k] = []any{cur, val}
-		}
-	}
-	return out
-}
+func queryArgs(raw string) map[string]any { return decodeArgs(raw, 100) }
 
 // headerTableGet reads ngx.req.get_headers()[name]: the raw lower-cased
 // key, then the name normalised (lower case, "_" as "-").
@@ -315,17 +288,22 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 		groups = deny
 	}
 	forbidden := func() *exitResponse { return rq.kongError(403, "You cannot consume this service", nil) }
-	consumerID := ""
+	// groups.get_current_consumer_id: (get_consumer() or EMPTY).id or
+	// (get_credential() or EMPTY).consumer_id. A Go plugin's consumer or
+	// credential arrives with proto3 defaults, so its "" id is a (truthy)
+	// consumer id; only a credential set by an emulated Lua plugin has a nil
+	// consumer_id.
+	consumerID, hasConsumer := "", false
 	if rq.authConsumer != nil {
-		consumerID = rq.authConsumer.Id
-	} else if rq.authCredential != nil {
-		consumerID = rq.authCredential.ConsumerId
+		consumerID, hasConsumer = rq.authConsumer.Id, true
+	} else if rq.authCredential != nil && !rq.authCredentialLua {
+		consumerID, hasConsumer = rq.authCredential.ConsumerId, true
 	}
 	var (
-		have    []string
+		have    []any
 		blocked bool
 	)
-	if consumerID == "" {
+	if !hasConsumer {
 		ag, ok := authenticatedGroups(rq)
 		if !ok {
 			if rq.authCredential != nil {
@@ -337,17 +315,22 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 		blocked = isDeny == intersects(groups, ag)
 	} else {
 		var (
-			ag []string
+			ag []any
 			ok bool
 		)
 		if rq.authCredential == nil || cfgBool(conf, "always_use_authenticated_groups") {
 			ag, ok = authenticatedGroups(rq)
 		}
 		if ok {
-			consumerID = ""
+			hasConsumer = false
 			have = ag
 			blocked = isDeny == intersects(groups, ag)
 		} else {
+			// acls:each_for_consumer validates the id as a uuid: an
+			// invalid one is an error, which the handler throws (500)
+			if !isUUIDAnyCase(consumerID) {
+				return nil, fmt.Errorf("acl: invalid consumer id %q: expected a valid UUID", consumerID)
+			}
 			var cg []string
 			if c := rq.snap.cfg.consumers.byID[consumerID]; c != nil {
 				cg = c.Groups
@@ -358,8 +341,10 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 				}
 				return rq.kongError(401, "Unauthorized", nil), nil
 			}
-			have = cg
-			blocked = isDeny == intersects(groups, cg)
+			for _, g := range cg {
+				have = append(have, g)
+			}
+			blocked = isDeny == intersects(groups, have)
 		}
 	}
 	if blocked {
@@ -367,10 +352,13 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 	}
 	if !cfgBool(conf, "hide_groups_header") {
 		name := "X-Authenticated-Groups"
-		if consumerID != "" {
+		if hasConsumer {
 			name = "X-Consumer-Groups"
 		}
-		v := strings.Join(have, ", ")
+		v, err := luaConcat(have, ", ")
+		if err != nil {
+			return nil, fmt.Errorf("acl: %w", err)
+		}
 		if v == "" {
 			v = " " // kong.service.request.set_header sends "" as " "
 		}
@@ -380,32 +368,46 @@ func aclAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 }
 
 // authenticatedGroups is groups.get_authenticated_groups: the sequence in
-// kong.ctx.shared.authenticated_groups when it is a table.
-func authenticatedGroups(rq *request) ([]string, bool) {
+// kong.ctx.shared.authenticated_groups when it is a table, entries as they
+// are (a group matches only a string entry).
+func authenticatedGroups(rq *request) ([]any, bool) {
 	switch t := rq.ctxShared["authenticated_groups"].(type) {
 	case []any:
-		out := []string{}
+		out := []any{}
 		for _, v := range t {
 			if v == nil {
 				break // #t stops at the first nil
 			}
-			if s, ok := v.(string); ok {
-				out = append(out, s)
-			} else {
-				out = append(out, fmt.Sprint(v))
-			}
+			out = append(out, v)
 		}
 		return out, true
 	case map[string]any:
-		return []string{}, true // a table without a sequence part
+		return []any{}, true // a table without a sequence part
 	}
 	return nil, false
 }
 
-func intersects(want, have []string) bool {
+// luaConcat is table.concat(t, sep): strings and numbers only, anything
+// else throws.
+func luaConcat(t []any, sep string) (string, error) {
+	parts := make([]string, len(t))
+	for i, v := range t {
+		switch v := v.(type) {
+		case string:
+			parts[i] = v
+		case float64:
+			parts[i] = luaNumber(v)
+		default:
+			return "", fmt.Errorf("invalid value (at index %d) in table for 'concat'", i+1)
+		}
+	}
+	return strings.Join(parts, sep), nil
+}
+
+func intersects(want []string, have []any) bool {
 	for _, w := range want {
 		for _, h := range have {
-			if w == h {
+			if s, ok := h.(string); ok && w == s {
 				return true
 			}
 		}
@@ -441,6 +443,27 @@ func rateLimitCheck(conf map[string]any) []string {
 	if !any {
 		probs = append(probs, "at least one of these fields must be non-empty: 'config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'")
 	}
+	// validate_periods_order
+	periods := []string{"second", "minute", "hour", "day", "month", "year"}
+order:
+	for i, lower := range periods {
+		v1, ok := cfgNumber(conf, lower)
+		if !ok {
+			continue
+		}
+		for _, upper := range periods[i+1:] {
+			if v2, ok := cfgNumber(conf, upper); ok && v2 < v1 {
+				probs = append(probs, fmt.Sprintf("The limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)", upper, v2, lower, v1))
+				break order
+			}
+		}
+	}
+	if cfgString(conf, "limit_by") == "header" && cfgString(conf, "header_name") == "" {
+		probs = append(probs, "header_name: required field missing")
+	}
+	if v, ok := cfgNumber(conf, "error_code"); ok && v <= 0 {
+		probs = append(probs, "error_code: value must be greater than 0")
+	}
 	if cfgString(conf, "policy") != "local" {
 		probs = append(probs, "policy: only 'local' is supported by kong-devgw")
 	}
@@ -468,28 +491,28 @@ type rateCount struct {
 func rateLimitAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 	now := time.Now()
 	nowMS := now.UnixMilli()
-	identifier := ""
+	// get_identifier: only a nil identifier falls back to the client IP;
+	// a Go plugin's consumer or credential with id "" limits on "".
+	identifier, found := "", false
 	switch cfgString(conf, "limit_by") {
 	case "service":
 		if rq.service != nil {
-			identifier = rq.service.ID
+			identifier, found = rq.service.ID, true
 		}
 	case "consumer":
 		if rq.authConsumer != nil {
-			identifier = rq.authConsumer.Id
+			identifier, found = rq.authConsumer.Id, true
 		} else if rq.authCredential != nil {
-			identifier = rq.authCredential.Id
+			identifier, found = rq.authCredential.Id, true
 		}
 	case "credential":
 		if rq.authCredential != nil {
-			identifier = rq.authCredential.Id
+			identifier, found = rq.authCredential.Id, true
 		}
 	case "header":
-		if v, ok := rq.hdrs.kongGetHeader(cfgString(conf, "header_name")).(string); ok {
-			identifier = v
-		}
+		identifier, found = rq.hdrs.kongGetHeader(cfgString(conf, "header_name")).(string)
 	}
-	if identifier == "" {
+	if !found {
 		identifier = rq.remoteAddr // kong.client.get_forwarded_ip()
 	}
 	rid, sid := "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
@@ -559,6 +582,10 @@ func rateLimitAccess(rq *request, conf map[string]any) (*exitResponse, error) {
 			rq.resp.set("Retry-After", []string{fmt.Sprint(reset)})
 		}
 		code, _ := cfgNumber(conf, "error_code")
+		if code < 400 || code > 599 || code != math.Trunc(code) {
+			// kong.response.error throws: "code must be a number between 400 and 599"
+			return nil, fmt.Errorf("rate-limiting: code must be a number between 400 and 599")
+		}
 		return rq.kongError(int(code), cfgString(conf, "error_message"), nil), nil
 	}
 	// Kong increments in a timer right after the access phase.

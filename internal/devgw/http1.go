@@ -238,10 +238,16 @@ func readHead(br *bufio.Reader, lim HeaderBuffers) (*rawHead, *headRefusal, erro
 			return bad("client sent invalid header line")
 		}
 		name, value, _ := strings.Cut(string(l), ":")
+		// ngx_http_parse_header_line: a line starting with ':' (an empty
+		// name), or a name holding a space or control character (a line
+		// starting with a space or tab, "Foo Bar", "Foo :") is a 400
+		if !headerNameParses(name) {
+			return bad("client sent invalid header line")
+		}
 		if !validHeaderName(name) {
 			continue // ignore_invalid_headers on: the line is dropped, nothing else happens
 		}
-		value = strings.Trim(value, " \t")
+		value = strings.Trim(value, " ") // nginx skips spaces around a value, not tabs
 		h.lines = append(h.lines, hdr{name: name, value: value})
 		lname := strings.ToLower(name)
 		if uniqueHeaders[lname] {
@@ -303,6 +309,21 @@ func parseHTTPVersion(s string) (int, int, bool) {
 
 // validHeaderName is nginx's header name alphabet with
 // underscores_in_headers on: letters, digits, '-' and '_'.
+// headerNameParses: n is non-empty and has no byte <= 0x20 or 0x7f, so
+// nginx's header line parser does not refuse it (it may still be invalid
+// and dropped).
+func headerNameParses(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; c <= 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func validHeaderName(n string) bool {
 	if n == "" {
 		return false

@@ -275,11 +275,15 @@ func argKV(args []byte) (string, any, *pdkResult) {
 }
 
 // headerValues validates a header value like checks.validate_header and
-// normalises it (normalize_multi_header).
+// normalises it (normalize_multi_header: "" becomes " "), for every setter
+// of kong.response and kong.service.request and for exit's headers.
 func headerValues(name string, v any) ([]string, string) {
 	one := func(x any) (string, bool) {
 		switch x := x.(type) {
 		case string:
+			if x == "" {
+				return " ", true // normalize_multi_header: "" is sent as " "
+			}
 			return x, true
 		case float64:
 			return luaNumber(x), true
@@ -362,8 +366,7 @@ func argMax(args []byte, what string) (int, *pdkResult) {
 // validate names and values alike (checks.validate_header); how the lines
 // are stored differs and is given by set, add and clear.
 type headerTarget struct {
-	clearNilMsg  string // clear_header's error for a nil name
-	blankAsSpace bool   // set_header sends an empty value as " "
+	clearNilMsg string // clear_header's error for a nil name
 
 	set   func(rq *request, name string, vals []string) // set_header, set_headers
 	add   func(rq *request, name string, vals []string) // add_header
@@ -411,13 +414,6 @@ func (t headerTarget) setHeader(rq *request, args []byte) pdkResult {
 	name, vals, fail := headerArg(args)
 	if fail != nil {
 		return *fail
-	}
-	if t.blankAsSpace {
-		for i, x := range vals {
-			if x == "" {
-				vals[i] = " "
-			}
-		}
 	}
 	t.set(rq, name, vals)
 	return empty()

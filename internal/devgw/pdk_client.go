@@ -87,7 +87,7 @@ func pdkClientAuthenticate(rq *request, args []byte) pdkResult {
 	if a.Consumer == nil && a.Credential == nil {
 		return throw("either credential or consumer must be provided")
 	}
-	rq.authConsumer, rq.authCredential = a.Consumer, a.Credential
+	rq.authConsumer, rq.authCredential, rq.authCredentialLua = a.Consumer, a.Credential, false
 	return empty()
 }
 

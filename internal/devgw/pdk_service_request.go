@@ -86,8 +86,7 @@ func init() {
 // serviceRequestHeaders is the request sent upstream (ngx.req.set_header),
 // as written by kong.service.request.*; a Host header sets $upstream_host.
 var serviceRequestHeaders = headerTarget{
-	clearNilMsg:  "header must be a string",
-	blankAsSpace: true,
+	clearNilMsg: "header must be a string",
 	set: func(rq *request, name string, vals []string) {
 		rq.setUpstreamHostFrom(name, vals)
 		rq.hdrs.set(name, vals)

@@ -229,9 +229,11 @@ func (rq *request) errorPage(status int) *exitResponse {
 	if !ok {
 		msg = fmt.Sprintf("The upstream server responded with %d", status)
 	}
-	accept, ok := rq.hdrs.joined("accept")
+	// kong.request.get_header: $http_accept, or its first line when the
+	// joined value holds ", "
+	accept, ok := rq.hdrs.kongGetHeader("accept").(string)
 	if !ok {
-		accept, ok = rq.hdrs.joined("content-type")
+		accept, ok = rq.hdrs.kongGetHeader("content-type").(string)
 		if !ok {
 			accept = "text/plain" // error_default_type
 		}

@@ -262,6 +262,9 @@ type request struct {
 	// PDK would encode them for a Go plugin (nil: not set).
 	authConsumer   *kpp.Consumer
 	authCredential *kpp.AuthenticatedCredential
+	// authCredentialLua: authCredential was set by an emulated Lua plugin,
+	// whose credential table has no consumer_id (nil, not "").
+	authCredentialLua bool
 }
 
 // authConsumerID is the consumer id the plugins iterator scopes plugins by
