@@ -138,6 +138,12 @@ func (c *Config) checkTokenHeaders(ck *checker, raw *Raw) {
 	c.UpstreamAccessToken = parseTokenHeader(ck, "upstream_access_token_header", raw.UpstreamAccessTokenHeader)
 	c.UpstreamIDToken = parseTokenHeader(ck, "upstream_id_token_header", raw.UpstreamIDTokenHeader)
 	a, i := c.UpstreamAccessToken.Header, c.UpstreamIDToken.Header
+	if i == "Authorization" {
+		// On a bearer request the client's Authorization (its access
+		// token) would stay where the upstream expects the ID token.
+		ck.add("upstream_id_token_header", "Authorization carries access tokens; name another header for the ID token")
+		c.UpstreamIDToken, i = TokenHeader{}, ""
+	}
 	if a != "" && i != "" && foldKey(a) == foldKey(i) {
 		ck.add("upstream_id_token_header", "%q is already upstream_access_token_header", i)
 	}

@@ -48,6 +48,7 @@ func TestStorageProblemsNameTheirKey(t *testing.T) {
 		{"upstream_access_token_header", func(r *Raw) { r.UpstreamAccessTokenHeader = sp("bad name:bearer") }},
 		{"upstream_access_token_header", func(r *Raw) { r.UpstreamAccessTokenHeader = sp("host") }},
 		{"upstream_id_token_header", func(r *Raw) { r.UpstreamIDTokenHeader = sp("X-Authenticated-Userid") }},
+		{"upstream_id_token_header", func(r *Raw) { r.UpstreamIDTokenHeader = sp("authorization:bearer") }},
 	} {
 		raw := validRaw()
 		c.mod(raw)
