@@ -82,6 +82,23 @@ func (c *Config) checkStorage(ck *checker, raw *Raw) {
 		}
 	}
 	if c.SessionStorage != StorageRedis {
+		// Redis settings on a cookie-session route are a likely slip (the
+		// operator meant sessions in Redis): say so rather than ignore them.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"redis_host", raw.RedisHost != nil}, {"redis_port", raw.RedisPort != nil},
+			{"redis_username", raw.RedisUsername != nil}, {"redis_password", raw.RedisPassword != nil},
+			{"redis_database", raw.RedisDatabase != nil}, {"redis_ssl", raw.RedisSSL != nil},
+			{"redis_ssl_verify", raw.RedisSSLVerify != nil}, {"redis_server_name", raw.RedisServerName != nil},
+			{"redis_prefix", raw.RedisPrefix != nil}, {"redis_connect_timeout", raw.RedisConnectTimeout != nil},
+			{"redis_read_timeout", raw.RedisReadTimeout != nil}, {"redis_send_timeout", raw.RedisSendTimeout != nil},
+		} {
+			if k.set {
+				ck.add(k.key, "has no effect without session_storage: redis")
+			}
+		}
 		return
 	}
 	r := &c.Redis

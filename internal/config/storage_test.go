@@ -49,6 +49,8 @@ func TestStorageProblemsNameTheirKey(t *testing.T) {
 		{"upstream_access_token_header", func(r *Raw) { r.UpstreamAccessTokenHeader = sp("host") }},
 		{"upstream_id_token_header", func(r *Raw) { r.UpstreamIDTokenHeader = sp("X-Authenticated-Userid") }},
 		{"upstream_id_token_header", func(r *Raw) { r.UpstreamIDTokenHeader = sp("authorization:bearer") }},
+		{"redis_password", func(r *Raw) { r.RedisPassword = sp("x") }}, // cookie storage: a slip, not ignored
+		{"redis_host", func(r *Raw) { r.RedisHost = sp("redis.internal") }},
 	} {
 		raw := validRaw()
 		c.mod(raw)
