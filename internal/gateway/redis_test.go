@@ -132,6 +132,11 @@ func TestRedisDownFailsClosed(t *testing.T) {
 
 // logoutToken mints a back-channel logout token for kong-web.
 func (e *env) logoutToken(t *testing.T, mod func(map[string]any)) string {
+	return e.logoutTokenBy(t, e.iss.Signer(), mod)
+}
+
+// logoutTokenBy is logoutToken signed with k.
+func (e *env) logoutTokenBy(t *testing.T, k testissuer.Key, mod func(map[string]any)) string {
 	now := e.clock.Now()
 	c := map[string]any{
 		"iss": e.iss.URL, "aud": "kong-web", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
@@ -141,7 +146,17 @@ func (e *env) logoutToken(t *testing.T, mod func(map[string]any)) string {
 	if mod != nil {
 		mod(c)
 	}
-	return testissuer.Sign(t, e.iss.Signer(), c, map[jose.HeaderKey]any{"typ": "logout+jwt"})
+	return testissuer.Sign(t, k, c, map[jose.HeaderKey]any{"typ": "logout+jwt"})
+}
+
+// tamperSignature flips bits in the middle of a JWT's signature.
+func tamperSignature(tok string) string {
+	i := strings.LastIndexByte(tok, '.') + (len(tok)-strings.LastIndexByte(tok, '.'))/2
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
 }
 
 func postLogout(eng *Engine, body string) Decision {
@@ -187,7 +202,12 @@ func TestBackchannelLogout(t *testing.T) {
 		"other iss":   "logout_token=" + e.logoutToken(t, func(c map[string]any) { c["iss"] = "https://evil.example" }),
 		"an ID token": "logout_token=" + e.iss.Mint(t, e.idClaims("n", "alice")),
 		"two tokens":  "logout_token=" + e.logoutToken(t, nil) + "&logout_token=" + e.logoutToken(t, nil),
-		"no token":    "x=1",
+		"foreign key": "logout_token=" + e.logoutTokenBy(t, testissuer.NewRSAKey(t, e.iss.Signer().ID), nil),
+		"tampered":    "logout_token=" + tamperSignature(e.logoutToken(t, nil)),
+		"expired": "logout_token=" + e.logoutToken(t, func(c map[string]any) {
+			c["iat"], c["exp"] = e.clock.Now().Add(-100*time.Second).Unix(), e.clock.Now().Add(-90*time.Second).Unix()
+		}),
+		"no token": "x=1",
 	}
 	for name, body := range refused {
 		if d := postLogout(node2, body); d.Status != http.StatusBadRequest {
