@@ -250,3 +250,28 @@ func TestBackchannelLogoutNeedsRedis(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSignedOutPageReadsNoStore: the signed-out page is static: it reads
+// no cookie and no session store, so it answers 200 even with a session
+// cookie while Redis (and the IdP) are down, where a session route fails
+// closed.
+func TestSignedOutPageReadsNoStore(t *testing.T) {
+	srv := testredis.Start(t)
+	e, _ := redisEnvs(t, srv, func(r *config.Raw) { r.SignedOutPath = sp("/web/signed-out") })
+	set := e.login("alice", "kong_group")
+	wantPass(t, e.decide(request("GET", "/web/page", cookieHeader(set), nil)))
+	srv.Stop()
+	e.iss.SetDown(true)
+	if d := e.decide(request("GET", "/web/page", cookieHeader(set), nil)); d.Action == Pass {
+		t.Fatal("a session route passed with Redis down")
+	}
+	for name, h := range map[string]http.Header{"no session": browser(), "session": cookieHeader(set)} {
+		d := e.decide(request("GET", "/web/signed-out", h, nil))
+		if d.Status != http.StatusOK || d.Reason != ReasonSignedOut || !strings.Contains(string(d.Body), "You are signed out") || d.Err != nil {
+			t.Fatalf("%s: status %d reason %s err %v", name, d.Status, d.Reason, d.Err)
+		}
+		if sc := d.Header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Fatalf("%s: the signed-out page set cookies: %q", name, sc)
+		}
+	}
+}
