@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,4 +272,31 @@ services:
 			}
 		})
 	}
+	// A refused client secret, echoed back by the IdP, appears nowhere in
+	// the doctor's stdout or stderr.
+	t.Run("refused client secret is never printed", func(t *testing.T) {
+		const secret = "Echoed-S3cret-k9Vq"
+		iss.SetTokenHandler(func(w http.ResponseWriter, r *http.Request) {
+			_, p, _ := r.BasicAuth()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": "bad secret " + p})
+		})
+		cmd := exec.Command(bin, "doctor", "-client-id", "kong-m2m", good)
+		cmd.Env = append(os.Environ(), "OKTA_OIDC_CLIENT_SECRET="+secret, "OKTA_OIDC_TOKEN=")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit %v, want 1:\n%s%s", err, stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stdout.String()+stderr.String(), "invalid_client") {
+			t.Fatalf("the refusal is not reported:\n%s%s", stdout.String(), stderr.String())
+		}
+		for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String()} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s holds the client secret:\n%s", name, out)
+			}
+		}
+	})
 }

@@ -56,7 +56,33 @@ func TestCrashUnderLoadNoStalePoolFailures(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // fill the pools
+	// count returns how many requests that started after t were answered.
+	count := func(after time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range results {
+			if r.status != 0 && r.start.After(after) {
+				n++
+			}
+		}
+		return n
+	}
+	// waitFor polls until at least n requests started after t were
+	// answered, or fails the test after a generous deadline.
+	waitFor := func(after time.Time, n int, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); count(after) < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("%s: only %d requests answered", what, count(after))
+			}
+		}
+	}
+	// Fill the pools: every client has had answers, so Kong's workers
+	// hold pooled plugin-server connections.
+	waitFor(time.Time{}, 48, "before the crash")
 	pid := e.gw.PluginServerPID("devgw-test")
 	killed := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -77,7 +103,8 @@ func TestCrashUnderLoadNoStalePoolFailures(t *testing.T) {
 	if ready.IsZero() {
 		t.Fatal("plugin server never came back")
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Enough requests after the respawn to meet every pooled connection.
+	waitFor(ready, 48, "after the respawn")
 	close(stop)
 	wg.Wait()
 

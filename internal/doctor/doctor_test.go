@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -226,8 +227,12 @@ func TestClientCredentials(t *testing.T) {
 		u, p, _ := r.BasicAuth()
 		gotUser, gotScope = u, r.PostFormValue("scope")
 		if u != "kong-m2m" || p != "s3cret" || r.PostFormValue("grant_type") != "client_credentials" {
+			// A careless IdP echoes what it was sent.
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(401)
-			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"error": "invalid_client", "error_description": "client_secret " + p + " is not valid for " + u,
+			})
 			return
 		}
 		c := e.iss.Claims(now)
@@ -242,13 +247,14 @@ func TestClientCredentials(t *testing.T) {
 	if Failed(fs) || !has(fs, "groups-claim", Warn) {
 		t.Fatalf("want only the client_credentials groups warning:\n%s", dump(fs))
 	}
-	fs = e.run(t, yml, Options{ClientID: "kong-m2m", ClientSecret: "wrong"})
+	const wrong = "Wr0ng-S3cret-q7Zx"
+	fs = e.run(t, yml, Options{ClientID: "kong-m2m", ClientSecret: wrong})
 	if !has(fs, "token-request", Error) {
 		t.Fatalf("refused client not reported:\n%s", dump(fs))
 	}
 	for _, f := range fs {
-		if strings.Contains(f.String(), "wrong") {
-			t.Errorf("a finding prints the client secret: %s", f)
+		if strings.Contains(fmt.Sprintf("%s %+v", f, f), wrong) {
+			t.Errorf("a finding prints the client secret (the IdP echoed it): %s", f)
 		}
 	}
 }

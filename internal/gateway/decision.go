@@ -7,6 +7,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -209,4 +210,33 @@ func idpRefused(err error) (*oauth2.RetrieveError, bool) {
 		return nil, false
 	}
 	return re, true
+}
+
+// idpError is a token endpoint's error reduced to its status and error
+// code for the log: an error_description, or a body that is not JSON, may
+// echo the request (a code, a refresh token, the client secret). The
+// *oauth2.RetrieveError stays reachable with errors.As.
+type idpError struct{ re *oauth2.RetrieveError }
+
+func (e idpError) Error() string {
+	status := 0
+	if e.re.Response != nil {
+		status = e.re.Response.StatusCode
+	}
+	if e.re.ErrorCode == "" {
+		return fmt.Sprintf("token endpoint: status %d", status)
+	}
+	return fmt.Sprintf("token endpoint: status %d, error %q", status, e.re.ErrorCode)
+}
+
+func (e idpError) Unwrap() error { return e.re }
+
+// quietIdP replaces a token endpoint's error by an idpError; other errors
+// are returned as they are.
+func quietIdP(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return idpError{re}
+	}
+	return err
 }

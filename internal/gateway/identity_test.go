@@ -231,12 +231,30 @@ func TestAnonymous(t *testing.T) {
 		wantStatus(t, e.decide(kreq(map[string][]string{"authorization": {"Bearer " + tok}}, k, false)), http.StatusForbidden)
 	})
 	t.Run("valid token replaces an earlier anonymous", func(t *testing.T) {
-		d := e.decide(kreq(map[string][]string{"authorization": {"Bearer " + e.token("alice", nil)}}, k, false))
-		wantPass(t, d)
-		if d.Identity == nil || d.Identity.Consumer != nil || d.Identity.CredentialID == "" || d.Identity.Anonymous {
-			t.Fatalf("identity %+v, want a credential", d.Identity)
+		// An earlier auth plugin with anonymous set fell back to the
+		// anonymous consumer: it set Kong's consumer headers, but no
+		// credential (get_credential is nil).
+		raw := map[string][]string{
+			"authorization":           {"Bearer " + e.token("alice", nil)},
+			"x-anonymous-consumer":    {"true"},
+			"x-consumer-id":           {anonID},
+			"x-consumer-username":     {"anonymous"},
+			"x-credential-identifier": {"earlier-anon"},
 		}
-		wantHeader(t, d.Upstream, "X-Anonymous-Consumer", "")
+		d := e.decide(kreq(raw, k, false))
+		wantPass(t, d)
+		if d.Reason == ReasonEarlierCredential || d.Identity == nil || d.Identity.Consumer != nil || d.Identity.CredentialID == "" || d.Identity.Anonymous {
+			t.Fatalf("reason %s identity %+v, want this plugin's credential", d.Reason, d.Identity)
+		}
+		up := upstreamAfter(raw, d.Upstream)
+		for _, h := range []string{"x-anonymous-consumer", "x-consumer-id", "x-consumer-username"} {
+			if v := up[h]; v != nil {
+				t.Errorf("the earlier anonymous %s reaches the upstream: %q", h, v)
+			}
+		}
+		if v := up["x-credential-identifier"]; len(v) != 1 || v[0] != d.Identity.CredentialID {
+			t.Errorf("X-Credential-Identifier = %q, want %q", v, d.Identity.CredentialID)
+		}
 	})
 	t.Run("malformed request stays 400", func(t *testing.T) {
 		wantStatus(t, e.decide(kreq(map[string][]string{"authorization": {"Bearer a", "Bearer b"}}, k, false)), http.StatusBadRequest)

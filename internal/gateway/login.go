@@ -181,7 +181,7 @@ func (e *Engine) callback(ctx context.Context, r *Request, rawQuery string) Deci
 		if re, refused := idpRefused(err); refused {
 			return e.callbackFailed(http.StatusBadRequest, "The sign-in code was refused. Please try again.", clear, fmt.Errorf("callback: code exchange: %s", re.ErrorCode))
 		}
-		return unavailable(fmt.Errorf("callback: code exchange: %w", err))
+		return unavailable(fmt.Errorf("callback: code exchange: %w", quietIdP(err)))
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {

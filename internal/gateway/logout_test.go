@@ -128,15 +128,35 @@ func TestLogoutSurvivesRevocationFailures(t *testing.T) {
 			w.WriteHeader(401)
 			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
 		}, false, "invalid_client"},
-		{"slower than timeout", func(w http.ResponseWriter, _ url.Values) { time.Sleep(400 * time.Millisecond) }, false, "exceeded"},
+		{"slower than timeout", nil, false, "exceeded"}, // blocks until the call gives up: see below
 		{"discovery down", nil, true, "not revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(r *config.Raw) { ms := 100; r.Timeout = &ms })
+			slow := tt.name == "slower than timeout"
+			e := newEnv(t, func(r *config.Raw) {
+				if slow {
+					// Only this case needs a short timeout; it still
+					// leaves the login before it room on a loaded machine.
+					ms := 1000
+					r.Timeout = &ms
+				}
+			})
 			set := e.login("alice", "kong_group")
 			if tt.answer != nil {
 				e.iss.SetRevokeHandler((&revocations{revoked: map[string]bool{}}).handler(tt.answer))
+			}
+			if slow {
+				// Answers only after the plugin gave up (its timeout ended
+				// the request), or after far longer than the timeout.
+				e.iss.SetRevokeHandler(func(w http.ResponseWriter, r *http.Request) {
+					_ = r.ParseForm() // the request's context ends on disconnect once its body is read
+					select {
+					case <-r.Context().Done():
+					case <-time.After(20 * time.Second):
+						w.WriteHeader(http.StatusOK)
+					}
+				})
 			}
 			if tt.down {
 				// A fresh engine (no cached metadata) for the same

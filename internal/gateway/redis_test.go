@@ -142,6 +142,11 @@ func TestRedisDownFailsClosed(t *testing.T) {
 
 // logoutToken mints a back-channel logout token for kong-web.
 func (e *env) logoutToken(t *testing.T, mod func(map[string]any)) string {
+	return e.logoutTokenBy(t, e.iss.Signer(), mod)
+}
+
+// logoutTokenBy is logoutToken signed with k.
+func (e *env) logoutTokenBy(t *testing.T, k testissuer.Key, mod func(map[string]any)) string {
 	now := e.clock.Now()
 	c := map[string]any{
 		"iss": e.iss.URL, "aud": "kong-web", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
@@ -151,7 +156,17 @@ func (e *env) logoutToken(t *testing.T, mod func(map[string]any)) string {
 	if mod != nil {
 		mod(c)
 	}
-	return testissuer.Sign(t, e.iss.Signer(), c, map[jose.HeaderKey]any{"typ": "logout+jwt"})
+	return testissuer.Sign(t, k, c, map[jose.HeaderKey]any{"typ": "logout+jwt"})
+}
+
+// tamperSignature flips bits in the middle of a JWT's signature.
+func tamperSignature(tok string) string {
+	i := strings.LastIndexByte(tok, '.') + (len(tok)-strings.LastIndexByte(tok, '.'))/2
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
 }
 
 func postLogout(eng *Engine, body string) Decision {
@@ -197,7 +212,12 @@ func TestBackchannelLogout(t *testing.T) {
 		"other iss":   "logout_token=" + e.logoutToken(t, func(c map[string]any) { c["iss"] = "https://evil.example" }),
 		"an ID token": "logout_token=" + e.iss.Mint(t, e.idClaims("n", "alice")),
 		"two tokens":  "logout_token=" + e.logoutToken(t, nil) + "&logout_token=" + e.logoutToken(t, nil),
-		"no token":    "x=1",
+		"foreign key": "logout_token=" + e.logoutTokenBy(t, testissuer.NewRSAKey(t, e.iss.Signer().ID), nil),
+		"tampered":    "logout_token=" + tamperSignature(e.logoutToken(t, nil)),
+		"expired": "logout_token=" + e.logoutToken(t, func(c map[string]any) {
+			c["iat"], c["exp"] = e.clock.Now().Add(-100*time.Second).Unix(), e.clock.Now().Add(-90*time.Second).Unix()
+		}),
+		"no token": "x=1",
 	}
 	for name, body := range refused {
 		if d := postLogout(node2, body); d.Status != http.StatusBadRequest {
@@ -301,5 +321,30 @@ func TestBackchannelLogoutBoundsTheBody(t *testing.T) {
 			return nil, nil
 		}
 		wantStatus(t, on(node2, r), tt.want)
+	}
+}
+
+// TestSignedOutPageReadsNoStore: the signed-out page is static: it reads
+// no cookie and no session store, so it answers 200 even with a session
+// cookie while Redis (and the IdP) are down, where a session route fails
+// closed.
+func TestSignedOutPageReadsNoStore(t *testing.T) {
+	srv := testredis.Start(t)
+	e, _ := redisEnvs(t, srv, func(r *config.Raw) { r.SignedOutPath = sp("/web/signed-out") })
+	set := e.login("alice", "kong_group")
+	wantPass(t, e.decide(request("GET", "/web/page", cookieHeader(set), nil)))
+	srv.Stop()
+	e.iss.SetDown(true)
+	if d := e.decide(request("GET", "/web/page", cookieHeader(set), nil)); d.Action == Pass {
+		t.Fatal("a session route passed with Redis down")
+	}
+	for name, h := range map[string]http.Header{"no session": browser(), "session": cookieHeader(set)} {
+		d := e.decide(request("GET", "/web/signed-out", h, nil))
+		if d.Status != http.StatusOK || d.Reason != ReasonSignedOut || !strings.Contains(string(d.Body), "You are signed out") || d.Err != nil {
+			t.Fatalf("%s: status %d reason %s err %v", name, d.Status, d.Reason, d.Err)
+		}
+		if sc := d.Header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Fatalf("%s: the signed-out page set cookies: %q", name, sc)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func (e *Engine) refresh(ctx context.Context, s session.Session) (session.Sessio
 		tok, err := ts.Token()
 		done(metrics.CallRefresh, err)
 		if err != nil {
-			return refreshResult{err: fmt.Errorf("gateway: refresh: %w", err)}
+			return refreshResult{err: fmt.Errorf("gateway: refresh: %w", quietIdP(err))}
 		}
 		return refreshResult{tok: tok}
 	})

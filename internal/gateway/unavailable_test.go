@@ -148,3 +148,52 @@ func TestTokenEndpointFailureDuringRefresh(t *testing.T) {
 		})
 	}
 }
+
+// echoingTokenEndpoint fails with status and echoes the request's code,
+// refresh token and client credentials, in an error_description (json) or
+// a plain body.
+func echoingTokenEndpoint(status int, json bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		u, p, _ := r.BasicAuth()
+		echo := "code " + r.PostForm.Get("code") + " refresh " + r.PostForm.Get("refresh_token") + " client " + u + ":" + p + r.PostForm.Get("client_secret")
+		if json {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"error":"server_error","error_description":"` + echo + `"}`))
+			return
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(echo))
+	}
+}
+
+// TestTokenEndpointEchoNeverReachesErr: what the token endpoint says back
+// on a failure (an error_description, a body) is not in the Decision's Err,
+// which is logged: the IdP may echo the code, refresh token or secret.
+func TestTokenEndpointEchoNeverReachesErr(t *testing.T) {
+	for _, json := range []bool{true, false} {
+		t.Run(map[bool]string{true: "json", false: "plain"}[json], func(t *testing.T) {
+			e := newEnv(t, nil)
+			set, _ := e.loginTTL(5*time.Minute, "alice", "kong_group")
+			state, _, _, cookie := e.startLogin("/web/")
+			e.iss.SetTokenHandler(echoingTokenEndpoint(http.StatusInternalServerError, json))
+			h := browser()
+			h.Set("Cookie", cookie)
+			callback := e.decide(request("GET", "/web/callback?code=Code-Echo-77&state="+state, h, nil))
+			e.clock.Add(6 * time.Minute)
+			refresh := e.decide(request("GET", "/web/page", cookieHeader(set), nil))
+			for name, d := range map[string]Decision{"callback": callback, "refresh": refresh} {
+				wantStatus(t, d, http.StatusServiceUnavailable)
+				if d.Err == nil || !strings.Contains(d.Err.Error(), "status 500") {
+					t.Fatalf("%s: Err = %v, want the status", name, d.Err)
+				}
+				for _, s := range []string{"Code-Echo-77", "rt-1", "web-secret"} {
+					if strings.Contains(d.Err.Error(), s) {
+						t.Errorf("%s: Err holds %q: %v", name, s, d.Err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ var Binary = "redis-server"
 type Server struct {
 	Port int
 	Dir  string
+	// Args are extra redis-server arguments (TLS, requirepass, ACL users).
+	Args []string
 	cmd  *exec.Cmd
 }
 
@@ -40,20 +43,32 @@ func Available() bool {
 // where it fails.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t)
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartWith is Start with extra redis-server arguments. The plain port
+// stays open (for the readiness check); a test of TLS adds --tls-port.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
 	if !Available() {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server is not installed (apt-get install redis-server)")
 		}
 		t.Skip("redis-server is not installed")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	s, err := Run(port, t.TempDir())
-	if err != nil {
+	s := &Server{Port: FreePort(t), Dir: t.TempDir(), Args: args}
+	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
@@ -68,9 +83,10 @@ func Run(port int, dir string) (*Server, error) {
 }
 
 func (s *Server) start() error {
-	cmd := exec.Command(Binary, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.Dir, "--daemonize", "no",
-		"--logfile", filepath.Join(s.Dir, "redis.log"))
+		"--logfile", filepath.Join(s.Dir, "redis.log")}, s.Args...)
+	cmd := exec.Command(Binary, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("testredis: %w", err)
@@ -90,7 +106,8 @@ func (s *Server) start() error {
 
 func ping(addr string) bool {
 	line, err := command(addr, "PING", 500*time.Millisecond)
-	return err == nil && line == "+PONG\r\n"
+	// A server with requirepass answers, but refuses: it is up.
+	return err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH"))
 }
 
 // command sends one inline command and returns the first reply line.

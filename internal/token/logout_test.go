@@ -65,6 +65,29 @@ func TestLogoutTokens(t *testing.T) {
 		}
 	}
 
+	// Refused whatever the claims say: a signature by a key the issuer
+	// never published (under its own kid, and under a new one), a
+	// tampered signature, and an expired token whose iat is still inside
+	// the max-age window (exp is checked, not only iat).
+	foreignSameKid := testissuer.NewRSAKey(t, e.rsa.ID)
+	foreignNewKid := testissuer.NewRSAKey(t, "foreign")
+	genuine := testissuer.Sign(t, e.rsa, lc, typ("logout+jwt"))
+	expired := with(lc, "iat", t0.Add(-150*time.Second).Unix(), "exp", t0.Add(-2*time.Minute).Unix())
+	for _, c := range []struct{ name, tok string }{
+		{"foreign key, issuer's kid", testissuer.Sign(t, foreignSameKid, lc, typ("logout+jwt"))},
+		{"foreign key, unknown kid", testissuer.Sign(t, foreignNewKid, lc, typ("logout+jwt"))},
+		{"tampered signature", resegment(t, genuine, 2, func(b []byte) []byte { b[len(b)/2] ^= 1; return b })},
+		{"claims changed after signing", resegment(t, genuine, 1, func([]byte) []byte { return mustJSON(t, with(lc, "sub", "bob")) })},
+		{"exp past, iat inside the window", testissuer.Sign(t, e.rsa, expired, typ("logout+jwt"))},
+	} {
+		if _, err := v.Verify(context.Background(), c.tok); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", c.name, err)
+		}
+	}
+	if _, err := v.Verify(context.Background(), genuine); err != nil {
+		t.Fatalf("the genuine logout token no longer verifies: %v", err)
+	}
+
 	logout := testissuer.Sign(t, e.rsa, lc, typ("logout+jwt"))
 	access := NewVerifier(e.iss, Config{Issuer: e.ti.URL, Audiences: []string{"kong-web"}, Algs: []string{"RS256"}, Leeway: testLeeway, Kind: Access, Now: e.clk.Now})
 	if _, err := access.Verify(context.Background(), logout); err == nil {

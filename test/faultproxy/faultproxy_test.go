@@ -93,9 +93,15 @@ func TestFaults(t *testing.T) {
 
 func TestStopsByItself(t *testing.T) {
 	p := start(t, 100*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
-	if _, _, err := get(&http.Client{Timeout: time.Second}, p.URL+"/x"); err == nil {
-		t.Fatal("still serving after MaxLifetime")
+	// Poll rather than sleep a fixed time: a loaded machine may stop it
+	// late, but it must stop well within the deadline.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, _, err := get(&http.Client{Timeout: time.Second}, p.URL+"/x"); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still serving 10 s after a MaxLifetime of 100 ms")
+		}
 	}
 }
 
