@@ -221,7 +221,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claim
 	jwk, err := v.keys.Key(ctx, kid)
 	if err != nil {
 		if errors.Is(err, issuer.ErrUnknownKey) {
-			return nil, zero, fmt.Errorf("%w (kid %q)", ErrKey, kid)
+			return nil, zero, fmt.Errorf("%w (kid %q)", ErrKey, shortKid(kid))
 		}
 		return nil, zero, err
 	}
@@ -229,7 +229,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Claim
 		return nil, zero, ErrAlgorithm
 	}
 	if !issuer.StrongKey(jwk.Key) {
-		return nil, zero, fmt.Errorf("%w (kid %q)", ErrWeakKey, kid)
+		return nil, zero, fmt.Errorf("%w (kid %q)", ErrWeakKey, shortKid(kid))
 	}
 	payload, err := jws.Verify(jwk.Key)
 	if err != nil {
@@ -465,4 +465,14 @@ func b64Value(c byte) int {
 		return 63
 	}
 	return -1
+}
+
+// shortKid bounds a token's kid (chosen by whoever sent the token) for error
+// texts that reach the log.
+func shortKid(kid string) string {
+	const max = 64
+	if len(kid) <= max {
+		return kid
+	}
+	return kid[:max] + "..."
 }
