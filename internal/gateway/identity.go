@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/okta-oidc/okta-oidc/internal/config"
 	"github.com/okta-oidc/okta-oidc/internal/consumer"
 	"github.com/okta-oidc/okta-oidc/internal/policy"
 )
@@ -63,6 +64,14 @@ func (e *Engine) earlierCredential(r *Request) (Decision, bool) {
 		return Internal(fmt.Errorf("reading the authenticated credential: %w", err)), true
 	}
 	if !has {
+		return Decision{}, false
+	}
+	if own, err := e.ownPath(r); err != nil {
+		return Internal(err), true
+	} else if own {
+		// Logout, the login callback, the signed-out page and back-channel
+		// logout are this plugin's to answer, whoever authenticated first:
+		// a logout proxied upstream would leave the session alive.
 		return Decision{}, false
 	}
 	d := e.pass(ReasonEarlierCredential, nil, r, nil)
@@ -210,4 +219,25 @@ func firstString(claims map[string]any, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// ownPath reports whether r targets one of the paths this plugin answers
+// itself on a login route (one more PDK call, paid only there).
+func (e *Engine) ownPath(r *Request) (bool, error) {
+	if e.codec == nil {
+		return false, nil
+	}
+	target, err := r.Target()
+	if err != nil {
+		return false, err
+	}
+	path, _ := splitTarget(target)
+	switch {
+	case path == e.cfg.LogoutPath,
+		e.cfg.Has(config.MethodAuthorizationCode) && path == e.cfg.RedirectURI.Path,
+		e.cfg.SignedOutPath != "" && path == e.cfg.SignedOutPath,
+		e.logoutTokens != nil && path == e.cfg.BackchannelLogoutPath:
+		return true, nil
+	}
+	return false, nil
 }

@@ -424,3 +424,30 @@ func TestAnonymousNeverAnswersAFailedLogin(t *testing.T) {
 		t.Fatalf("reason %s, want %s", d.Reason, ReasonCallbackFailed)
 	}
 }
+
+// TestEarlierCredentialLeavesThePluginsOwnPaths: with anonymous set and
+// another auth plugin already authenticated, ordinary requests are left to
+// that plugin, but logout (and the callback) are still this plugin's to
+// answer: a logout proxied upstream would leave the session alive.
+func TestEarlierCredentialLeavesThePluginsOwnPaths(t *testing.T) {
+	e, k := identityEnv(t, func(r *config.Raw) {
+		r.AuthMethods = nil // bearer, session, authorization_code
+		r.Anonymous = sp("anonymous")
+	})
+	raw := map[string][]string{}
+	for name, v := range browser() {
+		raw[strings.ToLower(name)] = v
+	}
+	r := kreq(raw, k, true)
+	r.Target = func() (string, error) { return "/web/page", nil }
+	if d := e.decide(r); d.Action != Pass || d.Reason != ReasonEarlierCredential {
+		t.Fatalf("page: action %d reason %s, want the earlier credential's pass", d.Action, d.Reason)
+	}
+	r = kreq(raw, k, true)
+	r.Target = func() (string, error) { return "/web/logout", nil }
+	d := e.decide(r)
+	wantStatus(t, d, http.StatusFound)
+	if d.Reason != ReasonLogout {
+		t.Fatalf("logout: reason %s, want %s", d.Reason, ReasonLogout)
+	}
+}
