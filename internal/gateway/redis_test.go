@@ -31,7 +31,7 @@ func redisEnvs(t *testing.T, srv *testredis.Server, mod func(*config.Raw)) (*env
 		r.RedisHost = sp("127.0.0.1")
 		r.RedisPort = ip(srv.Port)
 		r.RedisPrefix = sp("gw-test:")
-		r.RedisConnectTimeout, r.RedisReadTimeout, r.RedisSendTimeout = ip(300), ip(300), ip(300)
+		r.RedisConnectTimeout, r.RedisReadTimeout, r.RedisSendTimeout = ip(1000), ip(1000), ip(1000) // roomy for a loaded machine; the outage tests wait this long per call
 		r.BackchannelLogoutPath = sp("/web/backchannel")
 		if mod != nil {
 			mod(r)
