@@ -24,7 +24,8 @@ import (
 // source the plugin cannot see or one it ignores while the upstream reads it.
 
 // consumerHeaders are the headers Kong's auth plugins set for a consumer.
-// This plugin maps no consumer, so a client-sent copy is always cleared.
+// A client-sent copy is always cleared; with a mapped consumer the plugin
+// sets its own values in the same call.
 var consumerHeaders = []string{
 	"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
 	"X-Credential-Identifier", "X-Anonymous-Consumer",

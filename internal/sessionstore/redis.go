@@ -254,9 +254,15 @@ func (r *Redis) Save(ctx context.Context, s *session.Session) ([]session.Cookie,
 	}
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
+	// A new session only if its id is new; a renewal only if it still
+	// exists (a logout on another node must not be undone).
+	mode := "XX"
+	if fresh {
+		mode = "NX"
+	}
 	var set *redis.StatusCmd
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.SetArgs(ctx, key, val, redis.SetArgs{TTL: ttl, Mode: map[bool]string{true: "NX", false: "XX"}[fresh]})
+		set = p.SetArgs(ctx, key, val, redis.SetArgs{TTL: ttl, Mode: mode})
 		for _, k := range idx {
 			p.SAdd(ctx, k, key)
 			// Every session in the set ends within the absolute
