@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -141,12 +142,24 @@ func Marshal(s Session) []byte {
 
 	var out bytes.Buffer
 	out.WriteByte(sessionVersion)
-	// Writing to a bytes.Buffer cannot fail, nor can a valid level.
-	w, _ := flate.NewWriter(&out, flate.BestCompression)
+	// A flate writer holds about 800 KB of tables: reuse them.
+	w := writers.Get().(*flate.Writer)
+	w.Reset(&out)
+	// Writing to a bytes.Buffer cannot fail.
 	_, _ = w.Write(body)
 	_ = w.Close()
+	w.Reset(io.Discard) // hold no reference to out while pooled
+	writers.Put(w)
 	return out.Bytes()
 }
+
+var writers = sync.Pool{New: func() any {
+	// A valid level cannot fail.
+	w, _ := flate.NewWriter(io.Discard, flate.BestCompression)
+	return w
+}}
+
+var readers = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
 
 // reader decodes a body; the first error sticks.
 type reader struct {
@@ -211,7 +224,11 @@ func Unmarshal(b []byte) (Session, error) {
 	if len(b) == 0 || b[0] != sessionVersion {
 		return Session{}, fmt.Errorf("%w: not a version %d session payload", ErrInvalid, sessionVersion)
 	}
-	body, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b[1:])), maxBody+1))
+	fr := readers.Get().(io.ReadCloser)
+	_ = fr.(flate.Resetter).Reset(bytes.NewReader(b[1:]), nil) // Reset cannot fail without a dictionary
+	body, err := io.ReadAll(io.LimitReader(fr, maxBody+1))
+	_ = fr.(flate.Resetter).Reset(bytes.NewReader(nil), nil)
+	readers.Put(fr)
 	if err != nil || len(body) > maxBody {
 		return Session{}, fmt.Errorf("%w: inflating payload", ErrInvalid)
 	}

@@ -226,3 +226,19 @@ func TestLoginCookieName(t *testing.T) {
 		t.Fatalf("ClearCookies deletes login cookies: %q", got)
 	}
 }
+
+// BenchmarkMarshalUnmarshal: a session with JWT-shaped tokens through the
+// compact format and back (every login, refresh, renewal and session read).
+func BenchmarkMarshalUnmarshal(b *testing.B) {
+	seg := func(n int) string { return strings.Repeat("eyJhbGciOiJSUzI1NiJ9", n) }
+	s := Session{
+		Subject: "alice", AccessToken: seg(2) + "." + seg(40) + "." + seg(17), RefreshToken: "rt-0123456789abcdef",
+		IDToken: seg(2) + "." + seg(45) + "." + seg(17), Created: time.Unix(1_800_000_000, 0), LastSeen: time.Unix(1_800_000_100, 0),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Unmarshal(Marshal(s)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
