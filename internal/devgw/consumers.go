@@ -76,52 +76,55 @@ func parseConsumers(c vctx, list []any, now int64) consumerSet {
 		}
 		set.byID[cs.ID] = cs
 		set.byRef[cs.ID] = cs
-		if kl, ok := getList(ic, m, "keyauth_credentials"); ok {
-			for j, k := range kl {
-				kc := ic.at("keyauth_credentials", j+1)
-				km, ok := asRecord(kc, k)
-				if !ok {
-					continue
-				}
-				checkUnknown(kc, km, keyCredentialKeys)
-				if v, ok := km["ttl"]; ok && v != nil {
-					kc.at("ttl").fail("'ttl' is not supported by kong-devgw")
-				}
-				cred := &keyCredential{ID: getID(kc, km), Consumer: cs}
-				key, ok := getString(kc, km, "key")
-				if !ok || key == "" {
-					kc.at("key").fail("required by kong-devgw (Kong would generate a random key)")
-					continue
-				}
-				cred.Key = key
-				if cred.ID == "" {
-					cred.ID = uuidV5("keyauth_credentials:" + key)
-				}
-				if _, dup := set.byKey[key]; dup {
-					kc.at("key").fail(fmt.Sprintf("uniqueness violation: 'keyauth_credentials' entity with key set to '%s' already declared", key))
-				}
-				set.byKey[key] = cred
+		eachRecord(ic, m, "keyauth_credentials", keyCredentialKeys, func(kc vctx, km map[string]any) {
+			if v, ok := km["ttl"]; ok && v != nil {
+				kc.at("ttl").fail("'ttl' is not supported by kong-devgw")
 			}
-		}
-		if al, ok := getList(ic, m, "acls"); ok {
-			for j, a := range al {
-				ac := ic.at("acls", j+1)
-				am, ok := asRecord(ac, a)
-				if !ok {
-					continue
-				}
-				checkUnknown(ac, am, aclKeys)
-				getID(ac, am)
-				g, ok := getString(ac, am, "group")
-				if !ok || g == "" {
-					ac.at("group").fail("required field missing")
-					continue
-				}
-				cs.Groups = append(cs.Groups, g)
+			cred := &keyCredential{ID: getID(kc, km), Consumer: cs}
+			key, ok := getString(kc, km, "key")
+			if !ok || key == "" {
+				kc.at("key").fail("required by kong-devgw (Kong would generate a random key)")
+				return
 			}
-		}
+			cred.Key = key
+			if cred.ID == "" {
+				cred.ID = uuidV5("keyauth_credentials:" + key)
+			}
+			if _, dup := set.byKey[key]; dup {
+				kc.at("key").fail(fmt.Sprintf("uniqueness violation: 'keyauth_credentials' entity with key set to '%s' already declared", key))
+			}
+			set.byKey[key] = cred
+		})
+		eachRecord(ic, m, "acls", aclKeys, func(ac vctx, am map[string]any) {
+			getID(ac, am)
+			g, ok := getString(ac, am, "group")
+			if !ok || g == "" {
+				ac.at("group").fail("required field missing")
+				return
+			}
+			cs.Groups = append(cs.Groups, g)
+		})
 	}
 	return set
+}
+
+// eachRecord calls fn for every record of the list m[key] (a nested entity
+// such as a consumer's keyauth_credentials), after checking its field names
+// against known.
+func eachRecord(parent vctx, m map[string]any, key string, known map[string]bool, fn func(vctx, map[string]any)) {
+	list, ok := getList(parent, m, key)
+	if !ok {
+		return
+	}
+	for j, item := range list {
+		c := parent.at(key, j+1)
+		rec, ok := asRecord(c, item)
+		if !ok {
+			continue
+		}
+		checkUnknown(c, rec, known)
+		fn(c, rec)
+	}
 }
 
 // load is kong.client.load_consumer's database part: by id, then by
