@@ -185,21 +185,7 @@ func TestHeaderBuffersLikeNginx(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startFakeWith(t, func(o *Options) { o.LargeClientHeaderBuffers = tc.buffers })
-			resp, body := rawExchange(t, e.gw.Addr(), tc.raw)
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d: %q", resp.StatusCode, tc.status, body)
-			}
-			calls, _ := e.fake.snapshot()
-			if tc.status == 200 {
-				if events(calls) != 1 {
-					t.Errorf("the plugin must run once: %v", calls)
-				}
-				return
-			}
-			checkKongRefusal(t, resp, body, tc.message)
-			if events(calls) != 0 || e.upHits.Load() != 0 {
-				t.Errorf("nginx refuses before any plugin runs: calls %v, upstream hits %d", calls, e.upHits.Load())
-			}
+			checkHeadOutcome(t, e, tc.raw, tc.status, tc.message)
 		})
 	}
 	t.Run("request line over 8k: 414, Accept never read", func(t *testing.T) {
@@ -261,21 +247,7 @@ func TestUniqueHeaderLinesLikeNginx(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startFake(t, 1, 3, nil)
-			resp, body := rawExchange(t, e.gw.Addr(), tc.raw)
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d: %q", resp.StatusCode, tc.status, body)
-			}
-			calls, _ := e.fake.snapshot()
-			if tc.status == 200 {
-				if events(calls) != 1 {
-					t.Errorf("plugin calls %v", calls)
-				}
-				return
-			}
-			checkKongRefusal(t, resp, body, tc.message)
-			if events(calls) != 0 || e.upHits.Load() != 0 {
-				t.Errorf("nginx refuses before any plugin runs: calls %v, upstream hits %d", calls, e.upHits.Load())
-			}
+			checkHeadOutcome(t, e, tc.raw, tc.status, tc.message)
 		})
 	}
 }
@@ -358,4 +330,26 @@ func TestZeroScalarsArriveAsZeroValues(t *testing.T) {
 			t.Errorf("log: %s", e.log.String())
 		}
 	})
+}
+
+// checkHeadOutcome sends raw and checks nginx's verdict on its head: a 200
+// means the plugin ran once; a refusal is Kong's error answer, before any
+// plugin and without reaching the upstream.
+func checkHeadOutcome(t *testing.T, e *fakeEnv, raw string, status int, message string) {
+	t.Helper()
+	resp, body := rawExchange(t, e.gw.Addr(), raw)
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d: %q", resp.StatusCode, status, body)
+	}
+	calls, _ := e.fake.snapshot()
+	if status == 200 {
+		if events(calls) != 1 {
+			t.Errorf("the plugin must run once: %v", calls)
+		}
+		return
+	}
+	checkKongRefusal(t, resp, body, message)
+	if events(calls) != 0 || e.upHits.Load() != 0 {
+		t.Errorf("nginx refuses before any plugin runs: calls %v, upstream hits %d", calls, e.upHits.Load())
+	}
 }
