@@ -39,12 +39,9 @@ plugins:
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &snapshot{combos: map[string]map[[3]string]*pluginEntity{}}
+	snap := &snapshot{}
 	for _, pe := range cfg.plugins {
-		if snap.combos[pe.Name] == nil {
-			snap.combos[pe.Name] = map[[3]string]*pluginEntity{}
-		}
-		snap.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
+		snap.addCombo(pe)
 	}
 	which := func(pe *pluginEntity) string { return pe.rawConfig.(map[string]any)["which"].(string) }
 	anon := cfg.consumers.byUsername["anonymous"]
@@ -95,18 +92,7 @@ func TestACLAuthenticatedGroups(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.want != 0 {
-				if ex == nil || ex.status != tc.want {
-					t.Fatalf("exit %+v, want %d", ex, tc.want)
-				}
-				return
-			}
-			if ex != nil {
-				t.Fatalf("exit %d, want pass", ex.status)
-			}
-			if v, _ := rq.hdrs.get("X-Authenticated-Groups"); v != tc.header {
-				t.Fatalf("X-Authenticated-Groups = %q", v)
-			}
+			checkACLVerdict(t, rq, ex, tc.want, tc.header)
 		})
 	}
 }
@@ -156,19 +142,26 @@ func TestACLGoIdentityWithoutConsumer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.want != 0 {
-				if ex == nil || ex.status != tc.want {
-					t.Fatalf("exit %+v, want %d", ex, tc.want)
-				}
-				return
-			}
-			if ex != nil {
-				t.Fatalf("exit %d, want pass", ex.status)
-			}
-			if v, _ := rq.hdrs.get("X-Authenticated-Groups"); v != tc.header {
-				t.Fatalf("X-Authenticated-Groups = %q", v)
-			}
+			checkACLVerdict(t, rq, ex, tc.want, tc.header)
 		})
+	}
+}
+
+// checkACLVerdict checks acl's answer: an exit with status want, or (want
+// 0) a pass that sets X-Authenticated-Groups to header.
+func checkACLVerdict(t *testing.T, rq *request, ex *exitResponse, want int, header string) {
+	t.Helper()
+	if want != 0 {
+		if ex == nil || ex.status != want {
+			t.Fatalf("exit %+v, want %d", ex, want)
+		}
+		return
+	}
+	if ex != nil {
+		t.Fatalf("exit %d, want pass", ex.status)
+	}
+	if v, _ := rq.hdrs.get("X-Authenticated-Groups"); v != header {
+		t.Fatalf("X-Authenticated-Groups = %q", v)
 	}
 }
 

@@ -342,10 +342,7 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 			continue
 		}
 		snap.plugins = append(snap.plugins, pe)
-		if snap.combos[pe.Name] == nil {
-			snap.combos[pe.Name] = map[[3]string]*pluginEntity{}
-		}
-		snap.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
+		snap.addCombo(pe)
 		if !seenInfo[pe.Name] {
 			seenInfo[pe.Name] = true
 			snap.order = append(snap.order, pe.info)
@@ -373,6 +370,18 @@ func (g *Gateway) loadSnapshot() (*snapshot, error) {
 // (kong/runloop/plugins_iterator.lua): route+service+consumer,
 // route+consumer, service+consumer, route+service, consumer, route,
 // service, global.
+// addCombo files pe under its name and its (route, service, consumer)
+// scope, for lookup.
+func (s *snapshot) addCombo(pe *pluginEntity) {
+	if s.combos == nil {
+		s.combos = map[string]map[[3]string]*pluginEntity{}
+	}
+	if s.combos[pe.Name] == nil {
+		s.combos[pe.Name] = map[[3]string]*pluginEntity{}
+	}
+	s.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
+}
+
 func (s *snapshot) lookup(name string, route *Route, service *Service, consumerID string) *pluginEntity {
 	c := s.combos[name]
 	if c == nil {

@@ -222,12 +222,9 @@ plugins:
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &snapshot{combos: map[string]map[[3]string]*pluginEntity{}}
+	snap := &snapshot{}
 	for _, pe := range cfg.plugins {
-		if snap.combos[pe.Name] == nil {
-			snap.combos[pe.Name] = map[[3]string]*pluginEntity{}
-		}
-		snap.combos[pe.Name][[3]string{pe.routeID(), pe.serviceID(), pe.consumerID()}] = pe
+		snap.addCombo(pe)
 	}
 	which := func(pe *pluginEntity) string { return pe.rawConfig.(map[string]any)["which"].(string) }
 	s := cfg.services[0]
