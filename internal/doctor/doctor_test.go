@@ -122,9 +122,7 @@ func TestFindings(t *testing.T) {
 		{name: "http issuer off loopback", edit: func(y string) string {
 			return strings.ReplaceAll(y, "ISSUER", "http://idp.invalid/oauth2/default")
 		}, check: "http-issuer", sev: Error},
-		{name: "ssl_verify false", edit: func(y string) string {
-			return strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer]\n        ssl_verify: false", 1)
-		}, check: "ssl-verify", sev: Warn},
+		{name: "ssl_verify false", edit: swap("auth_methods: [bearer]", "auth_methods: [bearer]\n        ssl_verify: false"), check: "ssl-verify", sev: Warn},
 		{name: "empty key set", setup: func(t *testing.T, e *env) { e.iss.SetJWKSBody([]byte(`{"keys":[]}`)) }, check: "jwks-empty", sev: Error},
 		{name: "weak RSA key", setup: func(t *testing.T, e *env) {
 			k, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -133,36 +131,20 @@ func TestFindings(t *testing.T) {
 			}
 			e.iss.SetKeys(testissuer.Key{ID: "weak", Alg: jose.RS256, Priv: k})
 		}, check: "jwks-weak-key", sev: Error},
-		{name: "signing_algs match no key", edit: func(y string) string {
-			return strings.Replace(y, "auth_methods: [bearer]", "auth_methods: [bearer]\n        signing_algs: [ES256]", 1)
-		}, check: "jwks-algs", sev: Error},
-		{name: "redirect_uri plain http off loopback", edit: func(y string) string {
-			return strings.Replace(y, "redirect_uri: https://gw.example", "redirect_uri: http://gw.example", 1)
-		}, check: "redirect-scheme", sev: Error},
-		{name: "redirect_uri not under the route", edit: func(y string) string {
-			return strings.Replace(y, "redirect_uri: https://gw.example/web/callback", "redirect_uri: https://gw.example/callback", 1)
-		}, check: "redirect-not-routed", sev: Error},
-		{name: "insecure cookie off loopback", edit: func(y string) string {
-			return strings.Replace(y, "client_id: kong-web", "client_id: kong-web\n        session_cookie_secure: false", 1)
-		}, check: "cookie-insecure", sev: Error},
-		{name: "demo session secret", edit: func(y string) string {
-			return strings.Replace(y, "3q2+7w8fQk1cZ0r9Xy4LmN6pV5tB2hJeWsKdUaGoRiE=", "demo-only-session-secret-change-me-0123456789", 1)
-		}, check: "secret-demo", sev: Error},
-		{name: "typed session secret", edit: func(y string) string {
-			return strings.Replace(y, "3q2+7w8fQk1cZ0r9Xy4LmN6pV5tB2hJeWsKdUaGoRiE=", "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb", 1)
-		}, check: "secret-weak", sev: Warn},
-		{name: "scope instead of scp", edit: func(y string) string {
-			return strings.Replace(y, "scopes_required: [kong.read]", "scopes_required: [kong.read]\n        scopes_claim: [scope]", 1)
-		}, check: "scopes-claim", sev: Error},
+		{name: "signing_algs match no key", edit: swap("auth_methods: [bearer]", "auth_methods: [bearer]\n        signing_algs: [ES256]"), check: "jwks-algs", sev: Error},
+		{name: "redirect_uri plain http off loopback", edit: swap("redirect_uri: https://gw.example", "redirect_uri: http://gw.example"), check: "redirect-scheme", sev: Error},
+		{name: "redirect_uri not under the route", edit: swap("redirect_uri: https://gw.example/web/callback", "redirect_uri: https://gw.example/callback"), check: "redirect-not-routed", sev: Error},
+		{name: "insecure cookie off loopback", edit: swap("client_id: kong-web", "client_id: kong-web\n        session_cookie_secure: false"), check: "cookie-insecure", sev: Error},
+		{name: "demo session secret", edit: swap("3q2+7w8fQk1cZ0r9Xy4LmN6pV5tB2hJeWsKdUaGoRiE=", "demo-only-session-secret-change-me-0123456789"), check: "secret-demo", sev: Error},
+		{name: "typed session secret", edit: swap("3q2+7w8fQk1cZ0r9Xy4LmN6pV5tB2hJeWsKdUaGoRiE=", "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb"), check: "secret-weak", sev: Warn},
+		{name: "scope instead of scp", edit: swap("scopes_required: [kong.read]", "scopes_required: [kong.read]\n        scopes_claim: [scope]"), check: "scopes-claim", sev: Error},
 		{name: "scopes missing", claims: func(c map[string]any) { c["scp"] = []string{"openid"} }, check: "scopes-missing", sev: Warn},
 		{name: "scopes wrong shape", claims: func(c map[string]any) { c["scp"] = 3 }, check: "scopes-shape", sev: Error},
 		{name: "groups only in the ID token", claims: func(c map[string]any) { delete(c, "groups") }, check: "groups-claim", sev: Error},
 		{name: "no groups in a client_credentials token", claims: func(c map[string]any) { delete(c, "groups"); c["sub"] = c["cid"] },
 			check: "groups-claim", sev: Warn},
 		{name: "groups wrong shape", claims: func(c map[string]any) { c["groups"] = map[string]any{"kong_group": true} }, check: "groups-shape", sev: Error},
-		{name: "groups_claim path wrong", edit: func(y string) string {
-			return strings.Replace(y, "groups_required: [kong_group]", "groups_required: [kong_group]\n        groups_claim: [realm, groups]", 1)
-		}, check: "groups-claim", sev: Error},
+		{name: "groups_claim path wrong", edit: swap("groups_required: [kong_group]", "groups_required: [kong_group]\n        groups_claim: [realm, groups]"), check: "groups-claim", sev: Error},
 		{name: "not in the group", claims: func(c map[string]any) { c["groups"] = []string{"everyone"} }, check: "groups-missing", sev: Warn},
 		{name: "wrong audience", claims: func(c map[string]any) { c["aud"] = "api://other" }, check: "audience", sev: Error},
 		{name: "token of another issuer", token: func(t *testing.T, e *env) string {
@@ -323,4 +305,10 @@ func TestSharedCallbackIsRouted(t *testing.T) {
 	if !has(fs, "redirect-not-routed", Error) {
 		t.Fatalf("a callback of another client not reported:\n%s", dump(fs))
 	}
+}
+
+// swap returns an edit of the test kong.yml replacing the first old with
+// new.
+func swap(old, new string) func(string) string {
+	return func(y string) string { return strings.Replace(y, old, new, 1) }
 }
