@@ -321,10 +321,7 @@ func TestAnonymousOnLoginRoute(t *testing.T) {
 			r.Anonymous = sp("anonymous")
 			r.UnauthenticatedAction = sp(action)
 		})
-		raw := map[string][]string{}
-		for h, v := range browser() {
-			raw[strings.ToLower(h)] = v
-		}
+		raw := browserRaw()
 		d := e.decide(kreq(raw, k, false))
 		if action == "auto" {
 			wantStatus(t, d, http.StatusFound)
@@ -397,14 +394,8 @@ func TestNoIdentityKeysNoIdentity(t *testing.T) {
 // request without (valid) credentials; the IdP refusing a login at the
 // callback (a 401 page) stays an answer, never an anonymous pass upstream.
 func TestAnonymousNeverAnswersAFailedLogin(t *testing.T) {
-	e, k := identityEnv(t, func(r *config.Raw) {
-		r.AuthMethods = nil // bearer, session, authorization_code
-		r.Anonymous = sp("anonymous")
-	})
-	raw := map[string][]string{}
-	for name, v := range browser() {
-		raw[strings.ToLower(name)] = v
-	}
+	e, k := anonymousLoginEnv(t)
+	raw := browserRaw()
 	r := kreq(raw, k, false)
 	r.Target = func() (string, error) { return "/web/page", nil }
 	d := e.decide(r)
@@ -430,14 +421,8 @@ func TestAnonymousNeverAnswersAFailedLogin(t *testing.T) {
 // that plugin, but logout (and the callback) are still this plugin's to
 // answer: a logout proxied upstream would leave the session alive.
 func TestEarlierCredentialLeavesThePluginsOwnPaths(t *testing.T) {
-	e, k := identityEnv(t, func(r *config.Raw) {
-		r.AuthMethods = nil // bearer, session, authorization_code
-		r.Anonymous = sp("anonymous")
-	})
-	raw := map[string][]string{}
-	for name, v := range browser() {
-		raw[strings.ToLower(name)] = v
-	}
+	e, k := anonymousLoginEnv(t)
+	raw := browserRaw()
 	r := kreq(raw, k, true)
 	r.Target = func() (string, error) { return "/web/page", nil }
 	if d := e.decide(r); d.Action != Pass || d.Reason != ReasonEarlierCredential {
@@ -450,4 +435,22 @@ func TestEarlierCredentialLeavesThePluginsOwnPaths(t *testing.T) {
 	if d.Reason != ReasonLogout {
 		t.Fatalf("logout: reason %s, want %s", d.Reason, ReasonLogout)
 	}
+}
+
+// anonymousLoginEnv is a login route (bearer, session, authorization_code)
+// with anonymous set.
+func anonymousLoginEnv(t *testing.T) (*env, *kongConsumers) {
+	return identityEnv(t, func(r *config.Raw) {
+		r.AuthMethods = nil // bearer, session, authorization_code
+		r.Anonymous = sp("anonymous")
+	})
+}
+
+// browserRaw is a browser navigation's headers as get_headers returns them.
+func browserRaw() map[string][]string {
+	raw := map[string][]string{}
+	for name, v := range browser() {
+		raw[strings.ToLower(name)] = v
+	}
+	return raw
 }
